@@ -1,0 +1,286 @@
+"""The book's runner: execute chapters with papermill at a scale, device and seeds, in parallel,
+store canonical outputs, and record per chapter and seed the wall seconds, device, commit, date
+and every claim in ``data/runs/<scale>/<paper id>.json``.
+
+A failing chapter is reported with its chapter, cell and error; the others run on and keep their
+results; the exit status is then non-zero.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from ..env import DEVICES, SCALES, check_choice
+from . import notebooks as nbt
+from .paths import PARTS, chapter_notebooks, paper_id
+
+BUDGET_S = {"ci": 30.0, "full": 600.0}
+BASE_PARAMS = ("scale", "seed", "device")
+
+
+class RunnerError(ValueError):
+    """Bad input to the runner (unknown chapter, parameter or value)."""
+
+
+@dataclass
+class Job:
+    notebook: str          # absolute path
+    rel: str               # path relative to the book root
+    seed: int
+    scale: str
+    device: str
+    params: Dict[str, object]
+    output: str            # where the executed notebook goes
+    store: bool            # write the cleaned result back into chapters/
+
+
+@dataclass
+class Result:
+    chapter: str
+    paper: int
+    seed: int
+    scale: str
+    device: str
+    seconds: float
+    status: str            # "ok" | "error"
+    commit: str
+    date: str
+    claims: List[dict] = field(default_factory=list)
+    error: Optional[dict] = None
+    over_budget: bool = False
+
+
+# -- selecting chapters ----------------------------------------------------------------------
+def select(root: Path, targets: Sequence[str]) -> List[Path]:
+    """``all``; a part (``part01``, ``1``… via ``part:1``, or the folder name); a paper id (``21``);
+    or a notebook path."""
+    every = chapter_notebooks(root)
+    if not targets or list(targets) == ["all"]:
+        return every
+    chosen: List[Path] = []
+    for t in targets:
+        hits: List[Path] = []
+        p = Path(t)
+        if t.endswith(".ipynb"):
+            full = (root / p) if not p.is_absolute() else p
+            if not full.is_file():
+                raise RunnerError(f"no such chapter notebook: {t}")
+            hits = [full.resolve()]
+        elif t.startswith("part"):
+            num = t[4:].lstrip(":-")
+            if not num.isdigit() or int(num) not in PARTS:
+                raise RunnerError(f"unknown part {t!r}; parts are part1 .. part{len(PARTS)}")
+            folder = PARTS[int(num)][0]
+            hits = [n for n in every if n.parent.name == folder]
+        elif t in {v[0] for v in PARTS.values()}:
+            hits = [n for n in every if n.parent.name == t]
+        elif t.isdigit():
+            hits = [n for n in every if paper_id(n) == int(t)]
+            if not hits:
+                raise RunnerError(f"no chapter for paper id {t} (yet)")
+        else:
+            raise RunnerError(f"unknown target {t!r}: use all, partN, a part folder, a paper id or a .ipynb path")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def notebook_parameters(path: Path) -> Dict[str, object]:
+    import papermill as pm
+
+    return {k: v for k, v in pm.inspect_notebook(str(path)).items()}
+
+
+def parse_params(pairs: Sequence[str]) -> Dict[str, object]:
+    out: Dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RunnerError(f"parameter {pair!r} must be name=value")
+        k, v = pair.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+# -- facts about the run ---------------------------------------------------------------------
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        return out.stdout.strip() or "uncommitted"
+    except OSError:
+        return "unknown"
+
+
+def resolved_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def provenance_text(scale: str, device: str, seed: int, commit: str, date: str, rel: str) -> str:
+    pid = Path(rel).name.split("-", 1)[0]
+    return (
+        f"*Stored outputs: scale `{scale}`, device `{device}`, seed `{seed}`, commit `{commit}`, {date}. "
+        f"Run it yourself with the Colab button above, or locally with "
+        f"`make chapter CH={pid} SCALE=full SEED=1`.*"
+    )
+
+
+# -- executing one job (in a worker process) -------------------------------------------------
+def _execute(job: Job, commit: str, date: str, root: str) -> Result:
+    import papermill as pm
+
+    params = dict(job.params, scale=job.scale, seed=job.seed, device=job.device)
+    Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(
+            job.notebook, job.output, parameters=params, kernel_name="python3", progress_bar=False,
+            log_output=False, cwd=str(Path(job.notebook).parent),
+        )
+        status = "ok"
+    except pm.PapermillExecutionError as exc:
+        status = "error"
+        error = {"cell": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
+                 "evalue": str(exc.evalue)[:2000]}
+    except Exception as exc:  # kernel died, bad notebook, ...
+        status = "error"
+        error = {"cell": None, "exec_count": None, "ename": type(exc).__name__, "evalue": str(exc)[:2000]}
+    seconds = time.perf_counter() - t0
+    claims: List[dict] = []
+    out = Path(job.output)
+    if out.exists():
+        nb = nbt.read(out)
+        claims = nbt.claims_records(nb) or []
+        if error is not None and error.get("cell") is not None:
+            # papermill counts the cells of the executed notebook (with its injected cell)
+            cell = nb["cells"][error["cell"]]
+            first = (nbt.source(cell).strip().splitlines() or [""])[0]
+            error["cell_source"] = first[:120]
+        if status == "ok" and job.store:
+            nb = nbt.clean(nb)
+            nbt.set_provenance(nb, provenance_text(job.scale, resolved_device(job.device), job.seed, commit,
+                                                   date, job.rel))
+            nbt.write(Path(job.notebook), nb)
+    return Result(
+        chapter=job.rel, paper=paper_id(Path(job.notebook)), seed=job.seed, scale=job.scale,
+        device=resolved_device(job.device), seconds=round(seconds, 2), status=status, commit=commit, date=date,
+        claims=claims, error=error, over_budget=seconds > BUDGET_S[job.scale],
+    )
+
+
+# -- records --------------------------------------------------------------------------------
+def record(root: Path, results: Sequence[Result]) -> None:
+    """Merge results into ``data/runs/<scale>/<paper>.json`` (one entry per seed; newest wins)."""
+    for r in results:
+        path = root / "data" / "runs" / r.scale / f"{r.paper:03d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = json.loads(path.read_text()) if path.exists() else {"paper": r.paper, "scale": r.scale, "runs": {}}
+        doc["chapter"] = r.chapter
+        entry = asdict(r)
+        for k in ("chapter", "paper", "scale"):
+            entry.pop(k)
+        doc["runs"][str(r.seed)] = entry
+        doc["runs"] = dict(sorted(doc["runs"].items(), key=lambda kv: int(kv[0])))
+        path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def summary(results: Sequence[Result]) -> str:
+    lines = [f"{'chapter':58} seed  seconds  status  claims"]
+    for r in sorted(results, key=lambda r: (r.chapter, r.seed)):
+        npass = sum(c["status"] == "PASS" for c in r.claims)
+        nrep = sum(c["status"] == "NOT REPRODUCED" for c in r.claims)
+        extra = f"{npass}/{len(r.claims)} pass" + (f", {nrep} declared not reproduced" if nrep else "")
+        flag = "  OVER BUDGET" if r.over_budget else ""
+        lines.append(f"{r.chapter:58} {r.seed:4d} {r.seconds:8.1f}  {r.status:6}  {extra}{flag}")
+        if r.error:
+            lines.append(f"    -> cell {r.error.get('cell')} ({r.error.get('cell_source', '?')!s}): "
+                         f"{r.error['ename']}: {r.error['evalue'].splitlines()[0] if r.error['evalue'] else ''}")
+    return "\n".join(lines)
+
+
+# -- the command ---------------------------------------------------------------------------
+def run(
+    root: Path,
+    targets: Sequence[str] = ("all",),
+    *,
+    scale: str = "ci",
+    device: str = "auto",
+    seeds: Sequence[int] = (0,),
+    workers: int = 1,
+    store: bool = False,
+    params: Optional[Dict[str, object]] = None,
+    out_dir: Optional[Path] = None,
+    write_records: bool = True,
+    echo=print,
+) -> List[Result]:
+    try:
+        check_choice("scale", scale, SCALES)
+        check_choice("device", device, DEVICES)
+    except ValueError as exc:
+        raise RunnerError(str(exc)) from None
+    if store and (scale != "ci" or device not in ("auto", "cpu")):
+        raise RunnerError("--store keeps the canonical outputs, which are ci-scale CPU runs")
+    params = dict(params or {})
+    for k in BASE_PARAMS:
+        if k in params:
+            raise RunnerError(f"give {k} with --{k}, not -p")
+    chapters = select(root, targets)
+    if not chapters:
+        raise RunnerError("no chapters selected")
+    for nb in chapters:
+        known = notebook_parameters(nb)
+        missing = [k for k in BASE_PARAMS if k not in known]
+        if missing:
+            raise RunnerError(f"{nb.relative_to(root)}: its parameters cell lacks {', '.join(missing)}")
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise RunnerError(
+                f"{nb.relative_to(root)}: unknown parameter(s) {', '.join(unknown)}; "
+                f"this chapter takes {', '.join(sorted(known))}")
+    out_dir = Path(out_dir or root / "_build" / "runs")
+    commit, date = git_commit(root), _dt.date.today().isoformat()
+    jobs = []
+    for nb in chapters:
+        rel = nb.relative_to(root).as_posix()
+        for s in seeds:
+            jobs.append(Job(str(nb), rel, int(s), scale, device, params,
+                            str(out_dir / scale / f"seed{s}" / rel), store and int(s) == 0))
+    env_before = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "THEORYLAB_BATCH")}
+    os.environ["THEORYLAB_BATCH"] = "1"
+    if workers > 1 or os.cpu_count() and os.cpu_count() <= 2:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MKL_NUM_THREADS", "1")
+    results: List[Result] = []
+    try:
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            futs = {pool.submit(_execute, j, commit, date, str(root)): j for j in jobs}
+            for f in as_completed(futs):
+                r = f.result()
+                results.append(r)
+                echo(f"[{len(results)}/{len(jobs)}] {r.chapter} seed {r.seed}: {r.status} in {r.seconds:.1f} s")
+    finally:
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if write_records:
+        record(root, results)
+    echo(summary(results))
+    return results

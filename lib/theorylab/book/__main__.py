@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     r.add_argument("--out", type=Path, default=None, help="folder for executed copies (default _build/runs)")
     r.add_argument("--no-record", action="store_true", help="do not write data/runs records")
 
+    pp = sub.add_parser("parts", help="print the parts that have chapters (a JSON list; the CI matrix)")
+    pp.add_argument("--json", action="store_true")
+
     sub.add_parser("sync", help="write the canonical setup cell (repository URL from _config.yml) into every chapter")
     sub.add_parser("status", help="write the reproduction status page from data/")
     c = sub.add_parser("import-catalog", help="write data/papers.json and references.bib from a research catalog")
@@ -60,6 +63,15 @@ def main(argv=None) -> int:
         if bad:
             print(f"{len(bad)} of {len(results)} chapter run(s) failed", file=sys.stderr)
             return 1
+        return 0
+    if a.cmd == "parts":
+        import json
+
+        from .paths import PARTS, chapter_notebooks
+
+        have = sorted({n.parent.name for n in chapter_notebooks(root)})
+        nums = [f"part{k}" for k, (slug, _) in PARTS.items() if slug in have]
+        print(json.dumps(nums) if a.json else "\n".join(nums))
         return 0
     if a.cmd == "sync":
         from .sync import sync_all

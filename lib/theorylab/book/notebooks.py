@@ -151,6 +151,19 @@ def claims_records(nb: dict) -> Optional[List[dict]]:
     return None
 
 
+def error_cell(nb: dict):
+    """``(index, cell)`` of the first cell with an error output, counting cells as the chapter has them
+    (papermill's injected-parameters and error-marker cells are not counted); None if none."""
+    i = 0
+    for cell in nb["cells"]:
+        if {"injected-parameters", "papermill-error-cell-tag"} & set(tags(cell)):
+            continue
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return i, cell
+        i += 1
+    return None
+
+
 def parameters_cell(nb: dict) -> Optional[dict]:
     cells = cells_tagged(nb, "parameters")
     return cells[0] if cells else None

@@ -167,16 +167,20 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
     if out.exists():
         nb = nbt.read(out)
         claims = nbt.claims_records(nb) or []
-        if error is not None and error.get("cell") is not None:
-            # papermill counts the cells of the executed notebook (with its injected cell)
-            cell = nb["cells"][error["cell"]]
-            first = (nbt.source(cell).strip().splitlines() or [""])[0]
-            error["cell_source"] = first[:120]
-        if status == "ok" and job.store:
+        if error is not None:
+            located = nbt.error_cell(nb)
+            if located is not None:
+                # the index in the chapter as written (papermill's injected and error-marker cells skipped)
+                error["cell"], cell = located
+                error["cell_source"] = (nbt.source(cell).strip().splitlines() or [""])[0][:120]
+        if status == "ok":
+            # every executed copy is cleaned (it may be published: the GPU site is built from them)
             nb = nbt.clean(nb)
             nbt.set_provenance(nb, provenance_text(job.scale, resolved_device(job.device), job.seed, commit,
                                                    date, job.rel))
-            nbt.write(Path(job.notebook), nb)
+            nbt.write(out, nb)
+            if job.store:
+                nbt.write(Path(job.notebook), nb)
     return Result(
         chapter=job.rel, paper=paper_id(Path(job.notebook)), seed=job.seed, scale=job.scale,
         device=resolved_device(job.device), seconds=round(seconds, 2), status=status, commit=commit, date=date,

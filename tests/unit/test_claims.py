@@ -1,0 +1,57 @@
+import math
+
+import pytest
+
+from theorylab.claims import FAIL, NOT_REPRODUCED, PASS, SKIPPED, ClaimFailure, Claims
+
+
+def test_pass_fail_and_raise():
+    c = Claims()
+    assert c.check("small", 0.01, "<=", 0.05)
+    assert not c.check("big", 0.2, "<=", 0.05)
+    with pytest.raises(ClaimFailure, match=r"big: measured 0.2, needed <= 0.05"):
+        c.report()
+
+
+def test_nan_never_passes():
+    c = Claims()
+    assert not c.check("nan", math.nan, ">=", 0.0)
+    assert c.items[0].status == FAIL
+
+
+def test_summary_has_names_and_status_only():
+    c = Claims()
+    c.check("a claim", 0.123456789, ">=", 0.1)
+    c.not_reproduced("an effect", 0.5, ">=", 3.0, why="too small a model")
+    c.skip("full only", why="needs full scale")
+    text = c.summary_text()
+    assert "a claim" in text and PASS in text and NOT_REPRODUCED in text and SKIPPED in text
+    assert "0.123" not in text  # raw floats differ across CPUs: never in the compared output
+    c.report()  # declared not-reproduced and skipped claims do not raise
+    details = c.details_text()
+    assert "0.1235" in details and "too small a model" in details
+
+
+def test_declarations_need_reasons_and_unique_names():
+    c = Claims()
+    with pytest.raises(ValueError, match="needs a reason"):
+        c.not_reproduced("x", 1.0, ">=", 2.0, why="")
+    c.check("x", 1, ">=", 0)
+    with pytest.raises(ValueError, match="declared twice"):
+        c.check("x", 1, ">=", 0)
+    with pytest.raises(ValueError, match="op must be one of"):
+        c.check("y", 1, "==", 1)
+    with pytest.raises(TypeError, match="must be a number"):
+        c.check("z", "high", ">=", 1)
+
+
+def test_empty_report_is_an_error():
+    with pytest.raises(ValueError, match="no claims"):
+        Claims().report()
+
+
+def test_records_carry_measured_values():
+    c = Claims()
+    c.check("a", 0.5, ">=", 0.1)
+    (r,) = c.records()
+    assert r["value"] == 0.5 and r["threshold"] == 0.1 and r["passed"] and r["status"] == PASS

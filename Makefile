@@ -64,7 +64,7 @@ site: env status
 
 test: env
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile \
-	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  tests chapters
 
 unit: env

@@ -221,9 +221,48 @@ def train_gd(Ws: Sequence[Tensor], Sigma31: Tensor, lr, steps: int, *, record_ev
             break
         step_size = lr.view(B, 1, 1)
         for l in range(len(Ws)):
-            Ws[l] = Ws[l] - step_size * torch.nan_to_num(grads[l], nan=0.0, posinf=0.0, neginf=0.0)
+            Ws[l] = Ws[l] - step_size * grads[l]
     return dict(t=np.asarray(ts), loss=torch.stack(losses), modes=torch.stack(modes) if modes else None,
                 diverged=diverged, Ws=Ws)
+
+
+def train_flow(Ws: Sequence[Tensor], Sigma31: Tensor, t_end: float, *, rel_step: float = 0.01,
+               curv_step: float = 0.5, max_steps: int = 200_000, record_every: int = 1,
+               U: Optional[Tensor] = None, V: Optional[Tensor] = None) -> Dict[str, object]:
+    """Gradient flow ``dW_l/dt = -dL/dW_l`` (``tau = 1``) up to time ``t_end``, by Euler steps sized to
+    the local time scale of each run: no layer changes by more than ``rel_step`` of its norm in one
+    step, and ``h * C <= curv_step`` with ``C = sum_l prod_{k != l} |W_k|_2^2``, a bound on the largest
+    curvature (refreshed every 4 steps; in 4 steps C grows by at most ``(1 + rel_step)^(8D)``).
+    Long plateaus near saddles then cost few steps, which fixed-step GD cannot offer.
+    Returns per-run times ``t`` ``(T, B)``, ``loss`` ``(T, B)``, ``modes`` ``(T, B, r)`` or None, ``Ws``.
+    """
+    Ws = [W.clone() for W in Ws]
+    B, D = Ws[0].shape[0], len(Ws)
+    t = torch.zeros(B, dtype=Ws[0].dtype, device=Ws[0].device)
+    tiny = torch.finfo(t.dtype).tiny
+    ts, losses, modes = [], [], []
+    for step in range(max_steps + 1):
+        loss, grads = loss_and_grads(Ws, Sigma31)
+        done = bool((t >= t_end).all()) or step == max_steps
+        if step % record_every == 0 or done:
+            ts.append(t.clone())
+            losses.append(loss)
+            if U is not None:
+                modes.append(mode_strengths(end_to_end(Ws), U, V))
+        if done:
+            break
+        if step % 4 == 0:
+            norms2 = torch.stack([torch.linalg.svdvals(W)[..., 0] ** 2 for W in Ws])     # (D, B)
+            curv = (norms2.prod(0) / norms2.clamp_min(tiny)).sum(0) if D > 1 else torch.ones_like(t)
+        w2 = torch.stack([W.pow(2).sum(dim=(-2, -1)) for W in Ws])
+        g2 = torch.stack([G.pow(2).sum(dim=(-2, -1)) for G in grads])
+        rel = (w2 / g2.clamp_min(tiny)).min(0).values.sqrt()
+        h = torch.minimum(curv_step / curv.clamp_min(tiny), rel_step * rel)
+        h = torch.minimum(h, (t_end - t).clamp_min(0.0))
+        for l in range(D):
+            Ws[l] = Ws[l] - h.view(B, 1, 1) * grads[l]
+        t = t + h
+    return dict(t=torch.stack(ts), loss=torch.stack(losses), modes=torch.stack(modes) if modes else None, Ws=Ws)
 
 
 # -- the exact mode dynamics -----------------------------------------------------------------
@@ -273,14 +312,22 @@ def deep_mode_strength(t, s, u0, depth: int, tau: float = 1.0, n_grid: int = 800
     return out if np.ndim(s) or np.ndim(u0) else out[..., 0]
 
 
+def deep_time_to(u, s, u0, depth: int, tau: float = 1.0, n_grid: int = 8001) -> np.ndarray:
+    """Time for a depth-``D`` decoupled mode to grow from ``u0`` to ``u`` (``u0 <= u < s``);
+    for ``D = 2`` it is ``tau/(2s) ln(u (s - u0) / (u0 (s - u)))``."""
+    u_arr, s_arr, u0_arr = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float)) for v in (u, s, u0)))
+    out = np.empty(s_arr.shape)
+    for a, (ua, sa, u0a) in enumerate(zip(u_arr, s_arr, u0_arr)):
+        if not u0a <= ua < sa:
+            raise ValueError(f"need u0 <= u < s; got u={ua}, u0={u0a}, s={sa}")
+        x, tg = _deep_clock(float(sa), float(u0a), int(depth), n_grid)
+        out[a] = tau * np.interp(math.log(ua / (sa - ua)), x, tg)
+    return out if any(np.ndim(v) for v in (u, s, u0)) else out[0]
+
+
 def deep_half_time(s, u0, depth: int, tau: float = 1.0, n_grid: int = 8001) -> np.ndarray:
     """Time for a depth-``D`` decoupled mode to reach ``s/2`` (equals :func:`half_time` for D = 2)."""
-    s_arr, u0_arr = np.broadcast_arrays(np.atleast_1d(np.asarray(s, float)), np.atleast_1d(np.asarray(u0, float)))
-    out = np.empty(s_arr.shape)
-    for a, (sa, ua) in enumerate(zip(s_arr, u0_arr)):
-        x, tg = _deep_clock(float(sa), float(ua), int(depth), n_grid)
-        out[a] = tau * np.interp(0.0, x, tg) if x[0] <= 0 else 0.0
-    return out if np.ndim(s) or np.ndim(u0) else out[0]
+    return deep_time_to(np.asarray(s, float) / 2, s, u0, depth, tau, n_grid)
 
 
 def crossing_times(curves, t, level, *, rising: bool = True) -> np.ndarray:

@@ -120,16 +120,46 @@ def icl_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 # -- linear self-attention -----------------------------------------------------------------------------
-def lsa_layer(h: Tensor, w_kq: Tensor, w_pv: Tensor) -> Tensor:
-    """One LSA layer on tokens ``h`` (``(..., B, N+1, D)``; keys and values from the first ``N`` tokens):
-    ``e_j <- e_j + W_PV C W_KQ e_j`` with ``C = sum_i e_i e_i^T`` over the context tokens.
+def _apply(w: Tensor, h: Tensor) -> Tensor:
+    """``h @ w^T`` for one matrix ``(D, D)`` or one per replica ``(R, D, D)`` (then ``h`` is ``(B, T, D)``
+    shared by the replicas, or ``(R, B, T, D)``), written so that it runs as large matrix products."""
+    if w.dim() == 2:
+        return h @ w.transpose(0, 1)
+    if h.dim() == 3:
+        return torch.einsum("btd,red->rbte", h, w)
+    return torch.einsum("rbtd,red->rbte", h, w)
 
-    ``w_kq, w_pv``: ``(D, D)`` or, for a stack of independent replicas, ``(R, 1, D, D)`` (broadcast on ``B``).
+
+def lsa_layer(h: Tensor, w_kq: Tensor, w_pv: Tensor) -> Tensor:
+    """One LSA layer on tokens ``h`` (``(B, N+1, D)``, or ``(R, B, N+1, D)`` with replicas; keys and values
+    from the first ``N`` tokens): ``e_j <- e_j + W_PV C W_KQ e_j`` with ``C = sum_i e_i e_i^T`` over the
+    context tokens. ``w_kq, w_pv``: ``(D, D)``, or ``(R, D, D)`` for ``R`` independent replicas.
+
+    Equal to ``P V sum_i e_i (K e_i).(Q e_j)``; the per-prompt contractions are written as broadcast sums
+    (batched products of tiny matrices are slow on CPUs).
     """
     ctx = h[..., :-1, :]
-    c = ctx.transpose(-1, -2) @ ctx                    # (..., B, D, D)
-    m = w_pv @ c @ w_kq                                # per-prompt linear map of the token
-    return h + h @ m.transpose(-1, -2)
+    c = (ctx.unsqueeze(-1) * ctx.unsqueeze(-2)).sum(-3)          # (..., B, D, D): sum_i e_i e_i^T
+    u = _apply(w_kq, h)                                          # W_KQ e_j for every token
+    z = (c.unsqueeze(-3) * u.unsqueeze(-2)).sum(-1)              # C W_KQ e_j
+    return h + _apply(w_pv, z)
+
+
+def lsa_readout(h: Tensor, w_kq: Tensor, w_pv: Tensor) -> Tensor:
+    """The prediction after one more LSA layer, computed for the query only (the fast path for a stack's
+    last layer): ``-[h_q + W_PV C W_KQ h_q]_last = -h_q,last - sum_i (e_i . W_KQ h_q) (W_PV[last] . e_i)``,
+    attention scores times scalar values, ``O(B N D)`` work. Shapes as in :func:`lsa_layer`; returns ``(B,)``,
+    or ``(R, B)`` with replicas."""
+    ctx, hq = h[..., :-1, :], h[..., -1, :]
+    if w_kq.dim() == 3 and h.dim() == 3:                         # replicas sharing one batch of prompts
+        q = torch.einsum("bd,red->bre", hq, w_kq)                # W_KQ h_q per replica: (B, R, D)
+        scores = ctx @ q.transpose(-1, -2)                       # (B, N, R)
+        v = ctx @ w_pv[:, -1].transpose(0, 1)                    # (B, N, R)
+        return -(hq[..., -1:] + (scores * v).sum(-2)).transpose(0, 1)
+    q = _apply(w_kq, hq.unsqueeze(-2))                           # W_KQ h_q: (..., B, 1, D)
+    v = _apply(w_pv[..., -1:, :], ctx)                           # W_PV[last] . e_i: (..., B, N, 1)
+    scores = ctx @ q.transpose(-1, -2)                           # e_i . W_KQ h_q: (..., B, N, 1)
+    return -(hq[..., -1] + (scores * v).sum((-1, -2)))
 
 
 class LinearSelfAttention(nn.Module):
@@ -158,9 +188,10 @@ class LinearSelfAttention(nn.Module):
         std = (scales / d1).sqrt() / 0.87962566103423978   # haiku's truncated-normal correction
         mats = []
         for _ in range(4):  # Q, K, V, P in this order
-            t = torch.empty(shape, dtype=torch.float64)
-            nn.init.trunc_normal_(t, std=1.0, a=-2.0, b=2.0, generator=generator)
-            t = t * std.reshape(-1, 1, 1, 1)
+            t = torch.zeros(shape, dtype=torch.float64)
+            if bool((std > 0).any()):                       # no draw at all for an all-zero init
+                nn.init.trunc_normal_(t, std=1.0, a=-2.0, b=2.0, generator=generator)
+                t = t * std.reshape(-1, 1, 1, 1)
             mats.append(nn.Parameter(t.to(dtype)))
         self.Q, self.K, self.V, self.P = mats
 
@@ -173,6 +204,16 @@ class LinearSelfAttention(nn.Module):
             for p, w in zip((m.Q, m.K, m.V, m.P), ws):
                 p.copy_(w.unsqueeze(0))
         return m.to(ws[0].device)
+
+    def replica(self, r: int) -> "LinearSelfAttention":
+        """Replica ``r`` as a stand-alone model (a copy, same dtype and device)."""
+        if self.replicas is None:
+            raise ValueError("this model has no replicas")
+        m = LinearSelfAttention(self.dim, self.layers, tied=self.tied, init_scale=0.0, dtype=self.Q.dtype)
+        with torch.no_grad():
+            for dst, src in zip((m.Q, m.K, m.V, m.P), (self.Q, self.K, self.V, self.P)):
+                dst.copy_(src[r:r + 1])
+        return m.to(self.Q.device)
 
     def products(self) -> Tuple[Tensor, Tensor]:
         """The effective products ``W_KQ = K^T Q`` and ``W_PV = P V``, each ``(R, L_sets, D, D)``."""
@@ -188,16 +229,15 @@ class LinearSelfAttention(nn.Module):
         if self.replicas is None:
             w_kq, w_pv = w_kq[0], w_pv[0]                   # (L_sets, D, D)
         else:
-            w_kq, w_pv = w_kq.unsqueeze(2), w_pv.unsqueeze(2)  # (R, L_sets, 1, D, D)
-            if tokens.dim() == 3:
-                tokens = tokens.unsqueeze(0)
+            w_kq, w_pv = w_kq.transpose(0, 1), w_pv.transpose(0, 1)  # (L_sets, R, D, D)
         h, outs = tokens, []
-        for layer in range(self.layers):
+        for layer in range(self.layers - 1):
             i = 0 if self.tied else layer
-            h = lsa_layer(h, w_kq[:, i] if self.replicas is not None else w_kq[i],
-                          w_pv[:, i] if self.replicas is not None else w_pv[i])
+            h = lsa_layer(h, w_kq[i], w_pv[i])
             outs.append(-h[..., -1, -1])
-        if self.replicas is not None and outs[-1].shape[0] != self.replicas:
+        i = 0 if self.tied else self.layers - 1
+        outs.append(lsa_readout(h, w_kq[i], w_pv[i]))              # the last layer: the query only
+        if self.replicas is not None and outs[0].dim() == 1:       # replicas sharing one prompt batch
             outs = [o.expand(self.replicas, -1) for o in outs]
         return torch.stack(outs) if all_layers else outs[-1]
 
@@ -334,8 +374,8 @@ def train_lsa(model: LinearSelfAttention, sample: Callable[[int], Tasks], steps:
               chunk: int = 50, device=None) -> Dict[str, Tensor]:
     """Adam on ``icl_loss`` with fresh prompts every step; returns ``{"step", "loss"}`` (loss ``(logs, R)``).
 
-    ``sample(n)`` returns ``n`` steps' worth of prompts at once on the CPU (they are moved to ``device`` and
-    split, ``chunk`` steps at a time). ``clip`` clips each replica's gradient to that global norm before
+    ``sample(n)`` returns ``n`` steps' worth of prompts at once on the CPU (called with ``n = chunk``; the
+    prompts are moved to ``device`` and split into ``chunk`` steps). ``clip`` clips each replica's gradient to that global norm before
     Adam (as the official code, which clips to 0.001). Replicas train independently: their losses are summed.
     """
     params = list(model.parameters())
@@ -343,9 +383,8 @@ def train_lsa(model: LinearSelfAttention, sample: Callable[[int], Tasks], steps:
     logs, log_steps = [], []
     step = 0
     while step < steps:
-        n = min(chunk, steps - step)
-        batches = sample(n).to(device).split(n)
-        for tasks in batches:
+        batches = sample(chunk).to(device).split(chunk)   # whole chunks: the data stream does not depend on steps
+        for tasks in batches[:steps - step]:
             loss = icl_loss(model(tasks.tokens), tasks.target)       # (R,) or ()
             if step % log_every == 0:
                 logs.append(loss.detach().reshape(-1))

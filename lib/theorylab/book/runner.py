@@ -207,9 +207,10 @@ def record(root: Path, results: Sequence[Result]) -> None:
 def summary(results: Sequence[Result]) -> str:
     lines = [f"{'chapter':58} seed  seconds  status  claims"]
     for r in sorted(results, key=lambda r: (r.chapter, r.seed)):
-        npass = sum(c["status"] == "PASS" for c in r.claims)
-        nrep = sum(c["status"] == "NOT REPRODUCED" for c in r.claims)
-        extra = f"{npass}/{len(r.claims)} pass" + (f", {nrep} declared not reproduced" if nrep else "")
+        n = {k: sum(c["status"] == k for c in r.claims) for k in ("PASS", "FAIL", "NOT REPRODUCED", "SKIPPED")}
+        extra = f"{n['PASS']} pass, {n['FAIL']} fail"
+        extra += f", {n['NOT REPRODUCED']} not reproduced" if n["NOT REPRODUCED"] else ""
+        extra += f", {n['SKIPPED']} skipped at this scale" if n["SKIPPED"] else ""
         flag = "  OVER BUDGET" if r.over_budget else ""
         lines.append(f"{r.chapter:58} {r.seed:4d} {r.seconds:8.1f}  {r.status:6}  {extra}{flag}")
         if r.error:

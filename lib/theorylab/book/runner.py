@@ -23,6 +23,8 @@ from . import notebooks as nbt
 from .paths import PARTS, chapter_notebooks, paper_id
 
 BUDGET_S = {"ci": 30.0, "full": 600.0}
+# A cell that runs this long is stuck (a hung kernel, a dead widget comm): fail it rather than wait forever.
+CELL_TIMEOUT_S = {"ci": 300, "full": 1800}
 BASE_PARAMS = ("scale", "seed", "device")
 
 
@@ -151,7 +153,7 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
     try:
         pm.execute_notebook(
             job.notebook, job.output, parameters=params, kernel_name="python3", progress_bar=False,
-            log_output=False, cwd=str(Path(job.notebook).parent),
+            log_output=False, cwd=str(Path(job.notebook).parent), execution_timeout=CELL_TIMEOUT_S[job.scale],
         )
         status = "ok"
     except pm.PapermillExecutionError as exc:

@@ -38,6 +38,14 @@ def explore(fn: Callable[..., Any], controls: Mapping[str, Any]) -> None:
     import ipywidgets as w
     from IPython.display import display
 
+    from .progress import batch_mode
+
     kids = {k: _control(k, v) for k, v in controls.items()}
+    if batch_mode():
+        # Batch runs (the book's runner, nbval, make) have no one to move a slider, and on the site this cell's
+        # output is removed. Call the function once with the controls' values, as the widget would, without
+        # opening widget comms: an Output widget's messages can stall nbclient under load.
+        fn(**{k: c.value for k, c in kids.items()})
+        return
     ui = w.interactive(fn, **kids)
     display(ui)

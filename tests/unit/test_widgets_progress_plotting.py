@@ -18,10 +18,12 @@ def test_controls_from_specs():
         _control("f", object())
 
 
-def test_explore_calls_the_function_once():
+@pytest.mark.parametrize("batch", ["0", "1"])
+def test_explore_calls_the_function_once(monkeypatch, batch):
+    monkeypatch.setenv("THEORYLAB_BATCH", batch)
     seen = []
-    explore(lambda k=2: seen.append(k), {"k": (1, 5, 1, 2)})
-    assert seen == [2]
+    explore(lambda k=2, name="x": seen.append((k, name)), {"k": (1, 5, 1, 3), "name": ["x", "y"]})
+    assert seen == [(3, "x")]
 
 
 def test_progress_is_silent_in_batch_mode(monkeypatch, capsys):

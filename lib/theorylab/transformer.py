@@ -10,7 +10,8 @@ any depth and number of heads, an optional MLP (``mlp=False``: attention-only), 
 
 Masks say which keys each position attends to: :func:`causal_mask` (GPT-style prompts ``x_1, y_1, x_2, ...``),
 :func:`context_mask` (every position attends to the first ``n_ctx`` tokens only, plus itself: many queries
-evaluated at once without seeing each other). A mask is a boolean ``(T, T)`` tensor, ``True`` = may attend.
+evaluated at once without seeing each other), :func:`prefix_mask` (query ``j`` sees only the first ``n_j`` context
+tokens: every context length in one pass). A mask may also be ``(B, 1, T, T)``, one per prompt (it broadcasts). A mask is a boolean ``(T, T)`` tensor, ``True`` = may attend.
 """
 from __future__ import annotations
 
@@ -34,6 +35,22 @@ def context_mask(t: int, n_ctx: int, device=None) -> Tensor:
     m = torch.zeros(t, t, dtype=torch.bool, device=device)
     m[:, :n_ctx] = True
     return m | torch.eye(t, dtype=torch.bool, device=device)
+
+
+def prefix_mask(n_ctx: int, query_ns, device=None) -> Tensor:
+    """Causal among the first ``n_ctx`` (context) tokens; query token ``j`` (position ``n_ctx + j``) attends to the
+    first ``query_ns[j]`` context tokens and to itself. One forward pass then answers a query for every context
+    length in ``query_ns`` (e.g. ``range(n_ctx + 1)``)."""
+    query_ns = [int(n) for n in query_ns]
+    if any(not 0 <= n <= n_ctx for n in query_ns):
+        raise ValueError(f"every entry of query_ns must lie in 0..{n_ctx}; got {query_ns}")
+    t = n_ctx + len(query_ns)
+    m = torch.zeros(t, t, dtype=torch.bool)
+    m[:n_ctx, :n_ctx] = torch.ones(n_ctx, n_ctx, dtype=torch.bool).tril()
+    for j, n in enumerate(query_ns):
+        m[n_ctx + j, :n] = True
+        m[n_ctx + j, n_ctx + j] = True
+    return m.to(device)
 
 
 class Attention(nn.Module):

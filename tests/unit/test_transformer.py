@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from theorylab.transformer import Transformer, causal_mask, context_mask, interleave
+from theorylab.transformer import Transformer, causal_mask, context_mask, interleave, prefix_mask
 
 
 def test_masks():
@@ -11,6 +11,13 @@ def test_masks():
     assert m[3].tolist() == [True, True, False, True] and m[0].tolist() == [True, True, False, False]
     with pytest.raises(ValueError):
         context_mask(3, 0)
+    p = prefix_mask(3, [0, 2])
+    assert p.shape == (5, 5)
+    assert p[:3, :3].tolist() == causal_mask(3).tolist() and not p[:3, 3:].any()
+    assert p[3].tolist() == [False, False, False, True, False]
+    assert p[4].tolist() == [True, True, False, False, True]
+    with pytest.raises(ValueError, match="0..3"):
+        prefix_mask(3, [4])
 
 
 @pytest.mark.parametrize("attention", ["softmax", "linear"])

@@ -98,3 +98,11 @@ def test_cli_exit_status_and_papermill_bad_scale(book):
     r = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(book / "out.ipynb"), "-p", "scale", "huge"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "scale must be one of 'ci', 'full'; got 'huge'" in r.stdout + r.stderr
+
+
+def test_kernel_start_failures_are_recognised():
+    from theorylab.book.runner import _kernel_start_failure
+
+    assert _kernel_start_failure(RuntimeError("Kernel died before replying to kernel_info"))
+    assert _kernel_start_failure(OSError("Address already in use (addr='tcp://127.0.0.1:5')"))
+    assert not _kernel_start_failure(ValueError("scale must be one of 'ci', 'full'; got 'huge'"))

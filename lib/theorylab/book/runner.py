@@ -25,6 +25,14 @@ from .paths import PARTS, chapter_notebooks, paper_id
 BUDGET_S = {"ci": 30.0, "full": 600.0}
 # A cell that runs this long is stuck (a hung kernel, a dead widget comm): fail it rather than wait forever.
 CELL_TIMEOUT_S = {"ci": 300, "full": 1800}
+# Parallel workers starting kernels at the same instant can race for the same ports; the loser dies before
+# replying to kernel_info. Such a start is retried (the chapter's own errors never are).
+KERNEL_START_TRIES = 3
+
+
+def _kernel_start_failure(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return "kernel_info" in text or "Address already in use" in text or "ZMQError" in text
 BASE_PARAMS = ("scale", "seed", "device")
 
 
@@ -151,10 +159,21 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
     t0 = time.perf_counter()
     error = None
     try:
-        pm.execute_notebook(
-            job.notebook, job.output, parameters=params, kernel_name="python3", progress_bar=False,
-            log_output=False, cwd=str(Path(job.notebook).parent), execution_timeout=CELL_TIMEOUT_S[job.scale],
-        )
+        for attempt in range(KERNEL_START_TRIES):
+            try:
+                pm.execute_notebook(
+                    job.notebook, job.output, parameters=params, kernel_name="python3", progress_bar=False,
+                    log_output=False, cwd=str(Path(job.notebook).parent),
+                    execution_timeout=CELL_TIMEOUT_S[job.scale],
+                )
+                break
+            except pm.PapermillExecutionError:
+                raise
+            except Exception as exc:  # a kernel that dies at start (two workers raced for a port): start again
+                if attempt + 1 == KERNEL_START_TRIES or not _kernel_start_failure(exc):
+                    raise
+                time.sleep(1.0 + attempt)
+                t0 = time.perf_counter()
         status = "ok"
     except pm.PapermillExecutionError as exc:
         status = "error"

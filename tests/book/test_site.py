@@ -31,7 +31,7 @@ def test_every_chapter_page_links_to_colab_at_its_own_path(site):
         html = page.read_text()
         assert nbt.colab_url(ROOT, nb) in html, f"{rel}: no Colab link to its own notebook"
         assert "Stored outputs: scale" in html
-        assert "google.colab" not in html, "the setup cell is hidden on the site"
+        assert "find_spec(&quot;theorylab&quot;)" not in html and "Installing theorylab" not in html, "the setup cell is hidden on the site"
 
 
 def test_status_and_bibliography_pages(site):

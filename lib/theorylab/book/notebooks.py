@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
-SETUP_TAG = "setup"          # first code cell: installs theorylab on Colab only
+SETUP_TAG = "setup"          # first code cell: installs theorylab where it is missing
 PROVENANCE_TAG = "provenance"  # markdown cell the runner rewrites with the stored run's facts
 CLAIMS_MARK = "NBVAL_CHECK_OUTPUT"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -57,11 +57,12 @@ def repository(root: Path) -> Dict[str, str]:
 
 def setup_cell_source(url: str, branch: str) -> str:
     return (
-        "# Setup (Colab only): install this book's shared package `theorylab` when it is missing.\n"
-        "# Elsewhere (a local checkout, the book's runner) it is already installed and this does nothing.\n"
+        "# Setup: install this book's shared package `theorylab` when it is missing (Colab, Kaggle, Binder or any\n"
+        "# Jupyter server). In a local checkout or the book's runner it is already installed and this does nothing.\n"
         "import importlib.util, subprocess, sys\n"
         "\n"
-        "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"theorylab\") is None:\n"
+        "if importlib.util.find_spec(\"theorylab\") is None:\n"
+        f"    print(\"Installing theorylab from {url} ({branch}); PyTorch is not touched.\")\n"
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
         f"                    \"theorylab @ git+{url}.git@{branch}\"], check=True)\n"
     )

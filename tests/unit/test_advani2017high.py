@@ -1,10 +1,10 @@
-"""Tests for theorylab.hdlinear: the exact eigenbasis solution of GD on linear teacher-student regression
+"""Tests for theorylab.papers.advani2017high: the exact eigenbasis solution of GD on linear teacher-student regression
 and its Marchenko-Pastur theory."""
 import numpy as np
 import pytest
 import torch
 
-from theorylab import hdlinear as hd
+from theorylab.papers import advani2017high as hd
 
 F64 = torch.float64
 

@@ -1,9 +1,9 @@
-"""Tests for theorylab.continual: the continual linear-regression task stream, the minimum-norm update and the
+"""Tests for theorylab.papers.li2024theory: the continual linear-regression task stream, the minimum-norm update and the
 forgetting / generalization bookkeeping."""
 import pytest
 import torch
 
-from theorylab import continual as cl
+from theorylab.papers import li2024theory as cl
 
 F64 = torch.float64
 

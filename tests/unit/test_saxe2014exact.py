@@ -1,9 +1,9 @@
-"""Unit tests of theorylab.deeplinear: data, initialisers, batched GD and the exact mode dynamics."""
+"""Unit tests of theorylab.papers.saxe2014exact: data, initialisers, batched GD and the exact mode dynamics."""
 import numpy as np
 import pytest
 import torch
 
-from theorylab import deeplinear as dl
+from theorylab.papers import saxe2014exact as dl
 
 F64 = torch.float64
 

@@ -1,11 +1,11 @@
-"""Unit tests of theorylab.meanfield: the batched mean-field residual attention model, its 1/M and
+"""Unit tests of theorylab.papers.gao2024global: the batched mean-field residual attention model, its 1/M and
 1/L scalings, the mean-field gradient step, the teacher task and the spread helpers."""
 import math
 
 import pytest
 import torch
 
-from theorylab import meanfield as mf
+from theorylab.papers import gao2024global as mf
 
 F64 = torch.float64
 

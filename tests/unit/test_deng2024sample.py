@@ -1,8 +1,8 @@
-"""Tests for theorylab.cmdp: linear CMDP generators, sampling, least-squares estimation, planning."""
+"""Tests for theorylab.papers.deng2024sample: linear CMDP generators, sampling, least-squares estimation, planning."""
 import pytest
 import torch
 
-from theorylab import cmdp
+from theorylab.papers import deng2024sample as cmdp
 
 
 def _gen(seed=0):

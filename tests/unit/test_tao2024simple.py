@@ -1,4 +1,4 @@
-"""Unit tests for theorylab.optim: AdaGrad++ / Adam++ (step-size rule by hand, convergence without tuning,
+"""Unit tests for theorylab.papers.tao2024simple: AdaGrad++ / Adam++ (step-size rule by hand, convergence without tuning,
 state_dict, parameter groups) and the batched grid runner (equal to the torch optimisers copy by copy)."""
 import io
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from theorylab import optim
+from theorylab.papers import tao2024simple as optim
 
 F64 = torch.float64
 

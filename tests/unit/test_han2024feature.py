@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from theorylab import denoising
+from theorylab.papers import han2024feature as denoising
 
 
 def test_ou_coefficients():

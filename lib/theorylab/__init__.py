@@ -1,15 +1,28 @@
 """theorylab: the shared building blocks of *Deep Learning Theory, Executed*.
 
-Organised by building block: ``env`` (parameters, device, seeding), ``claims`` (the claim checker),
-``training``, ``metrics``, ``plotting``, ``widgets``, ``progress``, the research blocks (``icl``,
-``deeplinear``, ``hdlinear``, ...) and ``book`` (the tooling that runs and publishes the book).
+A small core (``env``: parameters, device, seeding; ``claims``: the claim checker; ``plotting``; ``widgets``;
+``progress``), shared building blocks used by two or more chapters (``training``, ``ensembles``, ``data``,
+``metrics``, the in-context family ``icl``/``prompts``/``baselines``/``transformer``, ``patches``,
+``contrastive``, ``diffusion``, ``adversarial``), code that serves one chapter in ``theorylab.papers.<bibkey>``,
+and ``book`` (the tooling that runs and publishes the book). Submodules load on first use: ``tl.metrics``.
 """
-__version__ = "0.1.0"
 
-from . import claims, env, metrics, plotting, progress, training, widgets  # noqa: E402
-from .claims import ClaimFailure, Claims  # noqa: E402
+__version__ = "0.2.0"
+
+import importlib as _importlib
+
+from .claims import ClaimDesignError, ClaimFailure, Claims  # noqa: E402
 from .env import Env, setup  # noqa: E402
 from .widgets import explore  # noqa: E402
 
-__all__ = ["setup", "Env", "Claims", "ClaimFailure", "explore", "claims", "env", "metrics", "plotting",
-           "progress", "training", "widgets", "__version__"]
+_LAZY = {"adversarial", "baselines", "claims", "contrastive", "data", "diffusion", "ensembles", "env", "icl",
+         "metrics", "papers", "patches", "plotting", "progress", "prompts", "training", "transformer", "widgets"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'theorylab' has no attribute {name!r}")
+
+
+__all__ = ["setup", "Env", "Claims", "ClaimFailure", "ClaimDesignError", "explore", "__version__"]

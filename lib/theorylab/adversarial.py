@@ -19,21 +19,7 @@ Tensor = torch.Tensor
 
 
 # -- losses and accuracy ----------------------------------------------------------------------------------
-def cross_entropy(logits: Tensor, target: Tensor, reduction: str = "sum") -> Tensor:
-    """Cross-entropy for logits of shape ``(..., C)`` against integer labels ``(...)`` or soft targets
-    ``(..., C)``. ``reduction``: ``"sum"``, ``"mean"`` or ``"none"`` (shape ``(...)``)."""
-    logp = F.log_softmax(logits, dim=-1)
-    if target.dtype in (torch.int64, torch.int32, torch.long):
-        loss = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    else:
-        loss = -(target * logp).sum(-1)
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be 'sum', 'mean' or 'none'; got {reduction!r}")
+from .metrics import cross_entropy  # noqa: E402,F401  (shared; kept here under its old name)
 
 
 def per_class_accuracy(pred: Tensor, y: Tensor, num_classes: int) -> Tensor:
@@ -110,51 +96,6 @@ def pgd(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, eps: float,
     return xa
 
 
-# -- data -------------------------------------------------------------------------------------------------
-def load_digits(generator: torch.Generator, n_train: Optional[int] = None, n_test: Optional[int] = None, *,
-                device=None, dtype=torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as flat vectors in ``[0, 1]``.
-
-    The split is a random permutation drawn from ``generator`` (deterministic for a given seed): the first
-    ``n_train`` images train, the next ``n_test`` test (defaults: 1200 and the rest). Returns
-    ``x_train (n_train, 64), y_train, x_test (n_test, 64), y_test`` on ``device``.
-    """
-    from sklearn.datasets import load_digits as _load
-
-    d = _load()
-    x = torch.tensor(d.data, dtype=dtype) / 16.0
-    y = torch.tensor(d.target, dtype=torch.long)
-    n = x.shape[0]
-    n_train = 1200 if n_train is None else int(n_train)
-    n_test = n - n_train if n_test is None else int(n_test)
-    if n_train <= 0 or n_test <= 0 or n_train + n_test > n:
-        raise ValueError(f"need 0 < n_train, 0 < n_test and n_train + n_test <= {n}; got {n_train}, {n_test}")
-    perm = torch.randperm(n, generator=generator)
-    tr, te = perm[:n_train], perm[n_train:n_train + n_test]
-    return x[tr].to(device), y[tr].to(device), x[te].to(device), y[te].to(device)
-
-
-# -- a batch of independent MLPs ----------------------------------------------------------------------------
-def init_mlps(n_models: int, sizes: Sequence[int], generator: torch.Generator, *, device=None,
-              dtype=torch.float32) -> list:
-    """Parameters of ``n_models`` independent ReLU MLPs with layer widths ``sizes`` (e.g. ``[64, 128, 10]``),
-    PyTorch's default uniform initialisation, drawn on the CPU ``generator`` then moved to ``device``.
-    Returns ``[W1, b1, W2, b2, ...]`` with ``W`` of shape ``(n_models, fan_in, fan_out)``, requiring grad."""
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = fan_in ** -0.5
-        W = (2 * torch.rand(n_models, fan_in, fan_out, generator=generator, dtype=dtype) - 1) * bound
-        b = (2 * torch.rand(n_models, 1, fan_out, generator=generator, dtype=dtype) - 1) * bound
-        params += [W.to(device).requires_grad_(True), b.to(device).requires_grad_(True)]
-    return params
-
-
-def mlp_logits(params: Sequence[Tensor], x: Tensor) -> Tensor:
-    """Logits of the MLP batch: ``x`` of shape ``(n_models, n, fan_in)`` -> ``(n_models, n, classes)``."""
-    h = x
-    last = len(params) // 2 - 1
-    for i in range(0, len(params), 2):
-        h = torch.baddbmm(params[i + 1], h, params[i])
-        if i // 2 < last:
-            h = torch.relu(h)
-    return h
+# -- data and model ensembles live in the shared modules; kept here under their old names ------------------
+from .data import load_digits  # noqa: E402,F401
+from .ensembles import init_mlps, mlp_forward as mlp_logits  # noqa: E402,F401

@@ -175,9 +175,4 @@ def gaussian_kl(m1: torch.Tensor, C1: torch.Tensor, m2: torch.Tensor, C2: torch.
     return 0.5 * (torch.diagonal(M, dim1=-2, dim2=-1).sum(-1) + maha - d - logdet)
 
 
-def loglog_slope(T, err) -> float:
-    """Least-squares slope of ``log err`` against ``log T`` (the exponent ``p`` in ``err ~ T^p``)."""
-    x = torch.log(torch.as_tensor(T, dtype=torch.float64))
-    y = torch.log(torch.as_tensor(err, dtype=torch.float64))
-    x = x - x.mean()
-    return float((x * (y - y.mean())).sum() / (x * x).sum())
+from .metrics import loglog_slope  # noqa: E402,F401  (shared; kept here under its old name)

@@ -357,9 +357,7 @@ def query_sensitivity(predict: Callable[[Tensor], Tensor], tokens: Tensor) -> Te
     return grad[..., -1, :-1]
 
 
-def rowwise_cosine(a: Tensor, b: Tensor, eps: float = 1e-30) -> Tensor:
-    """Cosine similarity along the last dimension."""
-    return (a * b).sum(-1) / ((a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(eps))
+from .metrics import rowwise_cosine  # noqa: E402,F401  (shared; kept here under its old name)
 
 
 def identity_cosine(m: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Small, exact metrics used by the claims of several chapters."""
+"""Generic metrics and losses shared by chapters: cosines, relative gaps, R^2, first crossings, log-log
+slopes, cross-entropy."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,3 +50,34 @@ def first_crossing(t, curve, level: float, *, rising: bool = True) -> float:
     c0, c1 = c[i - 1], c[i]
     frac = (level - c0) / (c1 - c0) if c1 != c0 else 1.0
     return float(t[i - 1] + frac * (t[i] - t[i - 1]))
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of ``log y`` against ``log x`` (the exponent ``p`` in ``y ~ x^p``)."""
+    lx, ly = np.log(_flat(x)), np.log(_flat(y))
+    lx = lx - lx.mean()
+    return float((lx * (ly - ly.mean())).sum() / (lx * lx).sum())
+
+
+def rowwise_cosine(a, b, eps: float = 1e-30):
+    """Cosine similarity along the last dimension of two tensors (a tensor of cosines)."""
+    return (a * b).sum(-1) / ((a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(eps))
+
+
+def cross_entropy(logits, target, reduction: str = "sum"):
+    """Cross-entropy for logits of shape ``(..., C)`` against integer labels ``(...)`` or soft targets
+    ``(..., C)``. ``reduction``: ``"sum"``, ``"mean"`` or ``"none"`` (shape ``(...)``)."""
+    import torch
+
+    logp = torch.nn.functional.log_softmax(logits, dim=-1)
+    if target.dtype in (torch.int64, torch.int32, torch.long):
+        loss = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    else:
+        loss = -(target * logp).sum(-1)
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'sum', 'mean' or 'none'; got {reduction!r}")

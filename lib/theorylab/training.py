@@ -1,4 +1,7 @@
-"""A plain training loop: fresh batch each step, optional gradient clipping, logged history."""
+"""The book's training loop: a fresh batch each step (``loss_fn(step)`` samples it), Adam or SGD, a learning-rate
+schedule (constant, cosine, warm-up + cosine), optional gradient clipping, and a logged history.
+
+Chapters that train a small model call :func:`train`; the loss (what is learned) stays in the chapter."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,6 +12,26 @@ import numpy as np
 from .progress import progress
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+
+def lr_factor(step: int, steps: int, schedule: str = "constant", warmup: float = 0.1) -> float:
+    """The multiplier of the base learning rate at ``step`` of ``steps``.
+
+    ``cosine``: from 1 down to 0 along half a cosine; ``warmup_cosine``: linear warm-up over the first
+    ``warmup`` fraction of the steps (at least one), then the cosine.
+    """
+    import math
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+    if schedule == "constant":
+        return 1.0
+    cos = 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(1, steps)))
+    if schedule == "cosine":
+        return cos
+    n_warm = max(1, int(round(warmup * steps)))
+    return min(1.0, (step + 1) / n_warm) * cos
 
 
 @dataclass
@@ -46,6 +69,8 @@ def train(
     *,
     optimizer: str = "adam",
     lr: float = 1e-3,
+    schedule: str = "constant",
+    warmup: float = 0.1,
     clip_norm: Optional[float] = None,
     log_every: int = 10,
     evaluate: Optional[Callable[[int], Dict[str, float]]] = None,
@@ -54,13 +79,16 @@ def train(
 ) -> History:
     """Minimise ``loss_fn(step)`` (which samples its own batch) for ``steps`` steps.
 
-    ``evaluate(step)`` (optional) returns extra numbers to log every ``log_every`` steps.
+    ``schedule``/``warmup``: see :func:`lr_factor`. ``evaluate(step)`` (optional) returns extra numbers to log
+    every ``log_every`` steps.
     Returns the :class:`History` of logged losses (the training batch's loss at that step).
     """
     import torch
 
     params = list(params)
     opt = make_optimizer(params, optimizer, lr, **opt_kw)
+    lr_factor(0, steps, schedule, warmup)  # validates the schedule before any work
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, schedule, warmup))
     hist = History()
     for step in progress(range(steps + 1), desc=desc):
         loss = loss_fn(step)
@@ -77,4 +105,5 @@ def train(
         if clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_norm)
         opt.step()
+        sched.step()
     return hist

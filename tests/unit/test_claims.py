@@ -55,3 +55,46 @@ def test_records_carry_measured_values():
     c.check("a", 0.5, ">=", 0.1)
     (r,) = c.records()
     assert r["value"] == 0.5 and r["threshold"] == 0.1 and r["passed"] and r["status"] == PASS
+
+
+# -- chapter standard v2: headlines, controls, verdicts --------------------------------------------------
+from theorylab.claims import ClaimDesignError, verdict_of  # noqa: E402
+
+
+def test_headline_needs_a_control_and_a_failing_one():
+    c = Claims()
+    with pytest.raises(ValueError, match="needs control"):
+        c.headline("h", 0.01, "<=", 0.05, control=None)
+    c.headline("h", 0.01, "<=", 0.05, control=("rival", 0.02), paper="0.01 (Fig. 1)")
+    with pytest.raises(ClaimDesignError, match="cannot tell the claim from its rival"):
+        c.report()
+
+
+def test_verdicts_come_from_headlines_only():
+    c = Claims()
+    c.headline("a", 0.01, "<=", 0.05, control=("rival", 0.5))
+    c.supporting("s", 1.0, ">=", 0.5)
+    assert c.verdict() == "reproduced"
+    c.not_reproduced("b", 0.2, "<=", 0.05, why="too small", headline=True, control=("rival", 0.5))
+    assert c.verdict() == "partly"
+    c.report()
+    assert "verdict: PARTLY" in c.summary_text()
+    assert verdict_of([r for r in c.records() if r["name"] == "b"]) == "not reproduced"
+    assert verdict_of([]) == "not tested at this scale"
+
+
+def test_details_table_shows_paper_ours_threshold_control():
+    c = Claims()
+    c.headline("a", 0.0123, "<=", 0.05, control=("softmax layer", 0.4), paper="0.01 (Fig. 2)")
+    md = c.details_markdown()
+    assert "0.01 (Fig. 2)" in md and "0.0123" in md and "<= 0.05" in md and "softmax layer: 0.4" in md
+
+
+def test_at_most_three_headlines_and_no_infinite_statistics():
+    c = Claims()
+    for i in range(3):
+        c.headline(f"h{i}", 0.0, "<=", 1.0, control=("r", 2.0))
+    with pytest.raises(ValueError, match="at most 3"):
+        c.headline("h3", 0.0, "<=", 1.0, control=("r", 2.0))
+    with pytest.raises(ValueError, match="infinite"):
+        c.supporting("inf", math.inf, ">=", 1.0)

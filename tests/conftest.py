@@ -39,3 +39,43 @@ def _retrying_kernel_start():
 
 
 _retrying_kernel_start()
+
+
+# -- the built site, shared by tests/book/test_site.py and tests/book/test_browser.py ---------------
+import pytest  # noqa: E402
+
+
+def _build_site(out: Path) -> Path:
+    """Build the site from the stored outputs into ``out`` (warnings are errors); a failure is recorded
+    in ``out/build.log`` and ``out/build.rc`` so that every test (on every xdist worker) reports it."""
+    import subprocess
+
+    jb = Path(sys.executable).parent / "jupyter-book"
+    r = subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
+                       capture_output=True, text=True)
+    (out / "build.log").write_text(r.stdout + r.stderr)
+    (out / "build.rc").write_text(str(r.returncode))
+    return out
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, request):
+    """The site's ``_build/html``, built ONCE per test run: under pytest-xdist the first worker that asks
+    builds it in the run's shared temporary folder while the others wait on a lock."""
+    import fcntl
+
+    if getattr(request.config, "workerinput", None) is None:  # no xdist: this process's own folder
+        out = _build_site(tmp_path_factory.mktemp("site"))
+    else:  # the parent of a worker's basetemp is shared by all workers of this run (and only this run)
+        out = tmp_path_factory.getbasetemp().parent / "site"
+        out.mkdir(exist_ok=True)
+        with open(out.parent / "site.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not (out / "build.rc").exists():
+                    _build_site(out)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    rc = int((out / "build.rc").read_text())
+    assert rc == 0, "site build failed:\n" + (out / "build.log").read_text()[-4000:]
+    return out / "_build" / "html"

@@ -1,24 +1,12 @@
-"""The site builds from stored outputs with warnings as errors, and every chapter links to Colab at its path."""
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
+"""The site builds from stored outputs with warnings as errors, and every chapter links to Colab at its path.
+The site is built once per test run by the ``site`` fixture in tests/conftest.py (tests/book/test_browser.py
+opens the same build in a real browser)."""
+import re
 
 from theorylab.book import notebooks as nbt
 from theorylab.book.paths import chapter_notebooks
 
 from conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    r = subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, "site build failed:\n" + (r.stdout + r.stderr)[-4000:]
-    return out / "_build" / "html"
 
 
 def test_every_chapter_page_links_to_colab_at_its_own_path(site):
@@ -39,3 +27,17 @@ def test_status_and_bibliography_pages(site):
     assert status.count("<tr") >= 137 + 12
     bib = (site / "chapters" / "bibliography.html").read_text()
     assert "Transformers learn in-context by gradient descent" in bib
+
+
+def test_pages_load_nothing_from_the_network(site):
+    """MathJax is served from the site itself (sphinx-mathjax-offline): no page loads a script or a
+    stylesheet from another host, so math renders offline."""
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text()
+        remote = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https?://[^"]*\.(?:js|css)[^"]*)"', html)
+        assert not remote, f"{page.relative_to(site)} loads {remote}"
+    intro = (site / "chapters" / "intro.html").read_text()
+    assert 'rel="icon" href="../_static/favicon.png"' in intro
+    assert 'src="../_static/logo.svg"' in intro
+    assert '<link rel="canonical" href="https://theorylab-book.github.io/dl-theory-executed/chapters/intro.html"' in intro

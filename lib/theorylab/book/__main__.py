@@ -38,6 +38,14 @@ def main(argv=None) -> int:
                    help="a chapter-specific parameter (unknown names are rejected)")
     r.add_argument("--out", type=Path, default=None, help="folder for executed copies (default _build/runs)")
     r.add_argument("--no-record", action="store_true", help="do not write data/runs records")
+    r.add_argument("--fresh-only", action="store_true",
+                   help="skip chapters whose stored run is current (same code cells, theorylab sources, torch)")
+
+    k = sub.add_parser("calibrate", help="run a chapter on seeds 0-19 (seed 0 stored), write data/calibration/<id>.json "
+                                         "and print each claim's calibration (seeds 0-9) and held-out pass rate (10-19)")
+    k.add_argument("target", help="a paper id")
+    k.add_argument("--workers", type=int, default=1)
+    k.add_argument("--report-only", action="store_true", help="recompute from the existing records, run nothing")
 
     pp = sub.add_parser("parts", help="print the parts that have chapters (a JSON list; the CI matrix)")
     pp.add_argument("--json", action="store_true")
@@ -55,7 +63,7 @@ def main(argv=None) -> int:
         try:
             results = run(root, a.targets, scale=a.scale, device=a.device, seeds=a.seeds, workers=a.workers,
                           store=a.store, params=parse_params(a.param), out_dir=a.out,
-                          write_records=not a.no_record)
+                          write_records=not a.no_record, fresh_only=a.fresh_only)
         except RunnerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -64,6 +72,10 @@ def main(argv=None) -> int:
             print(f"{len(bad)} of {len(results)} chapter run(s) failed", file=sys.stderr)
             return 1
         return 0
+    if a.cmd == "calibrate":
+        from .calibration import calibrate
+
+        return calibrate(root, a.target, workers=a.workers, report_only=a.report_only)
     if a.cmd == "parts":
         import json
 

@@ -66,6 +66,10 @@ class Result:
     claims: List[dict] = field(default_factory=list)
     error: Optional[dict] = None
     over_budget: bool = False
+    code_hash: str = ""     # the chapter's code cells (see deps.code_hash)
+    lib_hash: str = ""      # the theorylab sources it uses (see deps.lib_hash)
+    torch: str = ""         # torch version of the run
+    params: Dict[str, object] = field(default_factory=dict)   # chapter-specific parameters (-p)
 
 
 # -- selecting chapters ----------------------------------------------------------------------
@@ -151,8 +155,21 @@ def provenance_text(scale: str, device: str, seed: int, commit: str, date: str, 
 
 
 # -- executing one job (in a worker process) -------------------------------------------------
+def torch_version() -> str:
+    try:
+        import torch
+
+        return str(torch.__version__)
+    except ImportError:
+        return "none"
+
+
 def _execute(job: Job, commit: str, date: str, root: str) -> Result:
     import papermill as pm
+
+    from . import deps
+
+    c_hash, l_hash = deps.code_hash(Path(job.notebook)), deps.lib_hash(Path(root), Path(job.notebook))
 
     params = dict(job.params, scale=job.scale, seed=job.seed, device=job.device)
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +223,27 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
         chapter=job.rel, paper=paper_id(Path(job.notebook)), seed=job.seed, scale=job.scale,
         device=resolved_device(job.device), seconds=round(seconds, 2), status=status, commit=commit, date=date,
         claims=claims, error=error, over_budget=seconds > BUDGET_S[job.scale],
+        code_hash=c_hash, lib_hash=l_hash, torch=torch_version(), params=dict(job.params),
     )
+
+
+# -- execute once ----------------------------------------------------------------------------
+def is_current(root: Path, notebook: Path, scale: str = "ci", device: str = "auto", params=None) -> bool:
+    """True when the chapter's stored seed-0 run used the same code cells, theorylab sources, torch version
+    and parameters, and succeeded: executing it again would give the same page."""
+    from . import deps
+
+    path = root / "data" / "runs" / scale / f"{paper_id(notebook):03d}.json"
+    if not path.is_file():
+        return False
+    entry = json.loads(path.read_text()).get("runs", {}).get("0")
+    if not entry or entry.get("status") != "ok":
+        return False
+    return (entry.get("code_hash") == deps.code_hash(notebook)
+            and entry.get("lib_hash") == deps.lib_hash(root, notebook)
+            and entry.get("torch") == torch_version()
+            and dict(entry.get("params") or {}) == dict(params or {})
+            and entry.get("device") == resolved_device(device))
 
 
 # -- records --------------------------------------------------------------------------------
@@ -253,6 +290,7 @@ def run(
     params: Optional[Dict[str, object]] = None,
     out_dir: Optional[Path] = None,
     write_records: bool = True,
+    fresh_only: bool = False,
     echo=print,
 ) -> List[Result]:
     try:
@@ -279,6 +317,15 @@ def run(
             raise RunnerError(
                 f"{nb.relative_to(root)}: unknown parameter(s) {', '.join(unknown)}; "
                 f"this chapter takes {', '.join(sorted(known))}")
+    if fresh_only:
+        stale = [nb for nb in chapters if not is_current(root, nb, scale, device, params)]
+        for nb in chapters:
+            if nb not in stale:
+                echo(f"{nb.relative_to(root)}: unchanged since its stored run (code, theorylab sources, torch): skipped")
+        chapters = stale
+        if not chapters:
+            echo("nothing to execute: every selected chapter's stored run is current")
+            return []
     out_dir = Path(out_dir or root / "_build" / "runs")
     commit, date = git_commit(root), _dt.date.today().isoformat()
     jobs = []

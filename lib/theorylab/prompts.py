@@ -42,13 +42,22 @@ def geometric_spectrum(dim: int, condition: float, dtype=torch.float32) -> Tenso
     return e * (dim / e.sum())
 
 
+INPUTS = ("gaussian", "uniform")
+
+
 def sample_linear(batch: int, n: int, dim: int, generator: torch.Generator, *, cov: Optional[Tensor] = None,
-                  noise_std: float = 0.0, w_std: float = 1.0, dtype=torch.float32) -> Batch:
+                  noise_std: float = 0.0, w_std: float = 1.0, inputs: str = "gaussian", dtype=torch.float32) -> Batch:
     """Linear regression tasks ``y = w.x + noise`` with ``w ~ N(0, w_std^2 I)`` and ``x ~ N(0, cov)``
-    (``cov=None``: isotropic ``I``). Draw order: w, x, noise."""
+    (``cov=None``: isotropic ``I``), or with ``inputs="uniform"``: ``x`` uniform on ``[-sqrt 3, sqrt 3]^dim``
+    (unit variance per coordinate, then ``cov`` applied the same way). Draw order: w, x, noise."""
     _check(batch, n, dim)
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {', '.join(INPUTS)}; got {inputs!r}")
     w = torch.randn(batch, dim, generator=generator, dtype=dtype) * w_std
-    x = torch.randn(batch, n, dim, generator=generator, dtype=dtype)
+    if inputs == "gaussian":
+        x = torch.randn(batch, n, dim, generator=generator, dtype=dtype)
+    else:
+        x = (2 * torch.rand(batch, n, dim, generator=generator, dtype=dtype) - 1) * 3**0.5
     if cov is not None:
         if cov.shape != (dim, dim):
             raise ValueError(f"cov must be ({dim}, {dim}); got {tuple(cov.shape)}")
@@ -105,3 +114,12 @@ def sample_labelled_points(batch: int, n: int, dim: int, generator: torch.Genera
     x = x / x.norm(dim=-1, keepdim=True) if sphere else x / math.sqrt(dim)
     y = torch.randint(0, classes, (batch, n), generator=generator).to(dtype)
     return Batch(x, y, y, None)
+
+
+def labelled_tokens(x: Tensor, y: Tensor, n_labelled: int) -> Tensor:
+    """Tokens ``[x, y]`` for the first ``n_labelled`` points of each prompt and ``[x, 0]`` for the rest (the
+    queries): ``x (..., n, d)``, ``y (..., n)`` -> ``(..., n, d + 1)``. Any number of queries."""
+    if not 0 <= n_labelled <= x.shape[-2]:
+        raise ValueError(f"n_labelled must be in [0, {x.shape[-2]}]; got {n_labelled}")
+    lab = torch.cat([y[..., :n_labelled], torch.zeros_like(y[..., n_labelled:])], -1)
+    return torch.cat([x, lab.unsqueeze(-1)], -1)

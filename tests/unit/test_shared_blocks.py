@@ -56,3 +56,14 @@ def test_generic_metrics():
                           torch.tensor([1.0, 2**-0.5]))
     logits, y = torch.tensor([[2.0, 0.0]]), torch.tensor([0])
     assert float(metrics.cross_entropy(logits, y)) == pytest.approx(math.log(1 + math.exp(-2.0)))
+
+
+def test_uniform_inputs_and_multi_query_tokens():
+    from theorylab import prompts
+
+    b = prompts.sample_linear(4, 6, 3, torch.Generator().manual_seed(0), inputs="uniform")
+    assert float(b.x.abs().max()) <= 3**0.5 and torch.allclose(b.y, torch.einsum("bnd,bd->bn", b.x, b.params))
+    tok = prompts.labelled_tokens(b.x, b.y, 4)
+    assert tok.shape == (4, 6, 4) and torch.equal(tok[:, :4, -1], b.y[:, :4]) and not tok[:, 4:, -1].any()
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        prompts.sample_linear(1, 1, 1, torch.Generator(), inputs="laplace")

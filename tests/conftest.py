@@ -1,4 +1,5 @@
 """Shared pytest setup. Fixture notebooks are data for the runner's tests, not chapters to nbval."""
+
 import os
 import sys
 from pathlib import Path
@@ -51,8 +52,9 @@ def _build_site(out: Path) -> Path:
     import subprocess
 
     jb = Path(sys.executable).parent / "jupyter-book"
-    r = subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [str(jb), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)], capture_output=True, text=True
+    )
     (out / "build.log").write_text(r.stdout + r.stderr)
     (out / "build.rc").write_text(str(r.returncode))
     return out

@@ -15,8 +15,26 @@ from .claims import ClaimDesignError, ClaimFailure, Claims  # noqa: E402
 from .env import Env, setup  # noqa: E402
 from .widgets import explore  # noqa: E402
 
-_LAZY = {"adversarial", "baselines", "claims", "contrastive", "data", "diffusion", "ensembles", "env", "icl",
-         "metrics", "papers", "patches", "plotting", "progress", "prompts", "training", "transformer", "widgets"}
+_LAZY = {
+    "adversarial",
+    "baselines",
+    "claims",
+    "contrastive",
+    "data",
+    "diffusion",
+    "ensembles",
+    "env",
+    "icl",
+    "metrics",
+    "papers",
+    "patches",
+    "plotting",
+    "progress",
+    "prompts",
+    "training",
+    "transformer",
+    "widgets",
+}
 
 
 def __getattr__(name):

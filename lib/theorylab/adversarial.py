@@ -8,9 +8,10 @@ depends on its own slice of ``x``, so one gradient of the summed loss is every m
 All perturbations are projected onto the L-inf ball of radius ``eps`` around ``x`` and clamped to the data
 range ``[lo, hi]``.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,8 @@ def per_class_accuracy(pred: Tensor, y: Tensor, num_classes: int) -> Tensor:
     A class absent from ``y`` gets NaN. The class-count-weighted mean equals the overall accuracy.
     """
     y = y.expand_as(pred)
-    onehot = F.one_hot(y, num_classes).to(torch.float64)           # (..., n, C)
-    correct = (pred == y).to(torch.float64).unsqueeze(-1)           # (..., n, 1)
+    onehot = F.one_hot(y, num_classes).to(torch.float64)  # (..., n, C)
+    correct = (pred == y).to(torch.float64).unsqueeze(-1)  # (..., n, 1)
     hits = (onehot * correct).sum(-2)
     counts = onehot.sum(-2)
     return hits / counts  # 0/0 -> NaN for absent classes
@@ -47,17 +48,28 @@ def _input_grad(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> 
     return g
 
 
-def uniform_noise(shape: Sequence[int], eps: float, generator: Optional[torch.Generator] = None,
-                  device=None, dtype=torch.float32) -> Tensor:
+def uniform_noise(
+    shape: Sequence[int], eps: float, generator: Optional[torch.Generator] = None, device=None, dtype=torch.float32
+) -> Tensor:
     """Uniform noise on ``[-eps, eps]``, drawn on the generator's device (CPU by default) then moved."""
     gdev = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(tuple(shape), generator=generator, device=gdev, dtype=dtype)
     return ((2 * u - 1) * eps).to(device if device is not None else gdev)
 
 
-def fgsm(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, eps: float, *,
-         step: Optional[float] = None, random_start: bool = True, generator: Optional[torch.Generator] = None,
-         start: Optional[Tensor] = None, lo: float = 0.0, hi: float = 1.0) -> Tensor:
+def fgsm(
+    logits_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    step: Optional[float] = None,
+    random_start: bool = True,
+    generator: Optional[torch.Generator] = None,
+    start: Optional[Tensor] = None,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> Tensor:
     """One signed-gradient step (FGSM), by default from a uniform random start (FGSM-RS, "fast" adversarial
     training, Wong et al. 2020): ``x' = P(x + delta0 + step * sign(grad_x loss(x + delta0)))``, with
     ``delta0 ~ U[-eps, eps]`` and ``P`` the projection onto the eps-ball and the data range.
@@ -77,9 +89,19 @@ def fgsm(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, eps: float
     return _project(x0 + step * g.sign(), x, eps, lo, hi).detach()
 
 
-def pgd(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, eps: float, steps: int = 10, *,
-        step: Optional[float] = None, random_start: bool = False, generator: Optional[torch.Generator] = None,
-        lo: float = 0.0, hi: float = 1.0) -> Tensor:
+def pgd(
+    logits_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    steps: int = 10,
+    *,
+    step: Optional[float] = None,
+    random_start: bool = False,
+    generator: Optional[torch.Generator] = None,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> Tensor:
     """Projected gradient ascent on the cross-entropy in the L-inf ball (PGD-k, Madry et al. 2018).
 
     ``step`` defaults to ``2.5 * eps / steps``. Returns a detached tensor.
@@ -98,4 +120,5 @@ def pgd(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, eps: float,
 
 # -- data and model ensembles live in the shared modules; kept here under their old names ------------------
 from .data import load_digits  # noqa: E402,F401
-from .ensembles import init_mlps, mlp_forward as mlp_logits  # noqa: E402,F401
+from .ensembles import init_mlps  # noqa: E402,F401
+from .ensembles import mlp_forward as mlp_logits  # noqa: E402,F401

@@ -4,6 +4,7 @@ Each takes the context ``x (B, N, d)``, ``y (B, N)`` and queries ``xq (B, M, d)`
 returns predictions ``(B, M)`` (or ``(B,)``); iterative methods return one row per iterate ``(K+1, B, M)``.
 Least squares is ``L(w) = 1/(2N) |X w - y|^2``; all methods start from ``w = 0``. Use float64 for identities.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -56,7 +57,7 @@ def gd_weights(x: Tensor, y: Tensor, steps: int, eta: float, precond: Optional[T
     ``w <- w - eta * P (X^T (X w - y) / N)``, ``P = I`` or ``precond`` (``(d, d)`` or ``(B, d, d)``).
     Returns ``(steps+1, B, d)``."""
     n = x.shape[-2]
-    s = x.transpose(-1, -2) @ x / n                       # (B, d, d)
+    s = x.transpose(-1, -2) @ x / n  # (B, d, d)
     b = (x.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / n
     w = torch.zeros_like(b)
     out = [w]
@@ -80,7 +81,7 @@ def newton_weights(x: Tensor, y: Tensor, steps: int, alpha: Optional[Tensor] = N
     the least-squares solution (quadratically, once ``|I - M_k S| < 1``) for ``0 < alpha < 2 / |S|_2^2``; the
     default ``alpha = 1 / |S S^T|_2 = 1 / |S|_2^2`` per prompt. Returns ``(steps+1, B, d)``."""
     s = x.transpose(-1, -2) @ x
-    xty = (x.transpose(-1, -2) @ y.unsqueeze(-1))
+    xty = x.transpose(-1, -2) @ y.unsqueeze(-1)
     if alpha is None:
         alpha = 1.0 / torch.linalg.matrix_norm(s @ s.transpose(-1, -2), ord=2)
     m = torch.as_tensor(alpha, dtype=s.dtype, device=s.device).reshape(-1, 1, 1) * s
@@ -98,21 +99,22 @@ def newton(x: Tensor, y: Tensor, xq: Tensor, steps: int, alpha: Optional[Tensor]
 def nearest_neighbor(x: Tensor, y: Tensor, xq: Tensor) -> Tensor:
     """1-NN: the label of the context point closest (Euclidean) to each query."""
     q, single = _queries(xq)
-    idx = torch.cdist(q, x).argmin(-1)                    # (B, M)
+    idx = torch.cdist(q, x).argmin(-1)  # (B, M)
     return _out(torch.gather(y, -1, idx), single)
 
 
-def gp_posterior(x: Tensor, y: Tensor, xq: Tensor, *, lengthscale: float, outputscale: float = 1.0,
-                 noise_std: float) -> Tuple[Tensor, Tensor]:
+def gp_posterior(
+    x: Tensor, y: Tensor, xq: Tensor, *, lengthscale: float, outputscale: float = 1.0, noise_std: float
+) -> Tuple[Tensor, Tensor]:
     """Exact Gaussian-process posterior predictive (RBF kernel, Gaussian noise) at the queries: the mean and the
     variance of the noisy observation ``y_q``. Computed in the input dtype (use float64)."""
     q, single = _queries(xq)
     n = x.shape[-2]
-    k = rbf_kernel(x, x, lengthscale, outputscale) + noise_std ** 2 * torch.eye(n, dtype=x.dtype, device=x.device)
-    kq = rbf_kernel(x, q, lengthscale, outputscale)       # (B, N, M)
+    k = rbf_kernel(x, x, lengthscale, outputscale) + noise_std**2 * torch.eye(n, dtype=x.dtype, device=x.device)
+    kq = rbf_kernel(x, q, lengthscale, outputscale)  # (B, N, M)
     chol = torch.linalg.cholesky(k)
-    alpha = torch.cholesky_solve(y.unsqueeze(-1), chol)   # (B, N, 1)
+    alpha = torch.cholesky_solve(y.unsqueeze(-1), chol)  # (B, N, 1)
     mean = (kq.transpose(-1, -2) @ alpha).squeeze(-1)
     v = torch.linalg.solve_triangular(chol, kq, upper=False)
-    var = outputscale + noise_std ** 2 - v.pow(2).sum(-2)
+    var = outputscale + noise_std**2 - v.pow(2).sum(-2)
     return _out(mean, single), _out(var, single)

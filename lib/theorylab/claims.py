@@ -131,9 +131,7 @@ class Claims:
     def _make(self, name, value, op, threshold, status_if, *, role, paper, control, note) -> Claim:
         _check_op(op)
         if role == HEADLINE and control is None:
-            raise ValueError(
-                f"headline {name!r} needs control=(label, value): the same statistic on the rival's model"
-            )
+            raise ValueError(f"headline {name!r} needs control=(label, value): the same statistic on the rival's model")
         v = _as_float(name, value)
         ok = _holds(v, op, threshold)
         c = Claim(name, v, op, float(threshold), ok, status_if(ok), note, role, str(paper or ""))
@@ -149,8 +147,17 @@ class Claims:
 
         ``paper``: the paper's own number with its figure/table (text), or "" when it gives none.
         """
-        c = self._make(name, value, op, threshold, lambda ok: PASS if ok else FAIL, role=HEADLINE,
-                       paper=paper, control=control, note="")
+        c = self._make(
+            name,
+            value,
+            op,
+            threshold,
+            lambda ok: PASS if ok else FAIL,
+            role=HEADLINE,
+            paper=paper,
+            control=control,
+            note="",
+        )
         self._add(c)
         return bool(c.passed)
 
@@ -158,8 +165,17 @@ class Claims:
         self, name: str, value: Any, op: str, threshold: float, *, paper: str = "", control=None, note: str = ""
     ) -> bool:
         """A supporting claim (a signature of the mechanism): ``value op threshold`` must hold."""
-        c = self._make(name, value, op, threshold, lambda ok: PASS if ok else FAIL, role=SUPPORTING,
-                       paper=paper, control=control, note=note)
+        c = self._make(
+            name,
+            value,
+            op,
+            threshold,
+            lambda ok: PASS if ok else FAIL,
+            role=SUPPORTING,
+            paper=paper,
+            control=control,
+            note=note,
+        )
         self._add(c)
         return bool(c.passed)
 
@@ -168,8 +184,16 @@ class Claims:
         return self.supporting(name, value, op, threshold, note=note)
 
     def not_reproduced(
-        self, name: str, value: Any, op: str, threshold: float, why: str, *, headline: bool = False,
-        paper: str = "", control=None,
+        self,
+        name: str,
+        value: Any,
+        op: str,
+        threshold: float,
+        why: str,
+        *,
+        headline: bool = False,
+        paper: str = "",
+        control=None,
     ) -> None:
         """A claim the chapter declares NOT reproduced at its scale, with the reason.
 
@@ -178,14 +202,24 @@ class Claims:
         """
         if not why:
             raise ValueError("a claim declared not reproduced needs a reason (why=...)")
-        c = self._make(name, value, op, threshold, lambda ok: NOT_REPRODUCED,
-                       role=HEADLINE if headline else SUPPORTING, paper=paper, control=control, note=why)
+        c = self._make(
+            name,
+            value,
+            op,
+            threshold,
+            lambda ok: NOT_REPRODUCED,
+            role=HEADLINE if headline else SUPPORTING,
+            paper=paper,
+            control=control,
+            note=why,
+        )
         self._add(c)
 
     def skip(self, name: str, why: str, *, headline: bool = False, paper: str = "") -> None:
         """A claim that is only checked at another scale (e.g. ``full``)."""
-        self._add(Claim(name, None, None, None, None, SKIPPED, why, HEADLINE if headline else SUPPORTING,
-                        str(paper or "")))
+        self._add(
+            Claim(name, None, None, None, None, SKIPPED, why, HEADLINE if headline else SUPPORTING, str(paper or ""))
+        )
 
     # -- reporting -----------------------------------------------------------------------
     def records(self) -> List[dict]:
@@ -221,8 +255,9 @@ class Claims:
         for role in ROLES:
             for c in self.items:
                 if c.role == role:
-                    rows.append((c.name, role, c.paper or "-", c.measured(), c.rule(), c.control_text(),
-                                 c.status, c.note))
+                    rows.append(
+                        (c.name, role, c.paper or "-", c.measured(), c.rule(), c.control_text(), c.status, c.note)
+                    )
         return rows
 
     def details_markdown(self) -> str:
@@ -236,8 +271,9 @@ class Claims:
         rows = [("claim", "role", "paper", "ours", "threshold", "control", "status", "note")]
         rows += list(self.table_rows())
         widths = [max(len(r[i]) for r in rows) for i in range(7)]
-        return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(7)) + ("  " + r[7] if r[7] else "")
-                         for r in rows)
+        return "\n".join(
+            "  ".join(r[i].ljust(widths[i]) for i in range(7)) + ("  " + r[7] if r[7] else "") for r in rows
+        )
 
     def report(self) -> None:
         """Print the verdict and the PASS/FAIL table (names only), attach the measured values as output
@@ -260,8 +296,7 @@ class Claims:
         design = self.bad_controls()
         if design:
             lines = [f"{c.name}: control {c.control_text()} also satisfies {c.rule()}" for c in design]
-            raise ClaimDesignError(
-                "this statistic cannot tell the claim from its rival:\n  " + "\n  ".join(lines))
+            raise ClaimDesignError("this statistic cannot tell the claim from its rival:\n  " + "\n  ".join(lines))
         bad = self.failed()
         if bad:
             lines = [f"{c.name}: measured {c.measured()}, needed {c.rule()}" for c in bad]

@@ -13,8 +13,14 @@ import torch
 Tensor = torch.Tensor
 
 
-def load_digits(generator: torch.Generator, n_train: Optional[int] = None, n_test: Optional[int] = None, *,
-                device=None, dtype=torch.float32) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def load_digits(
+    generator: torch.Generator,
+    n_train: Optional[int] = None,
+    n_test: Optional[int] = None,
+    *,
+    device=None,
+    dtype=torch.float32,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as flat vectors in ``[0, 1]``.
 
     The split is a random permutation drawn from ``generator`` (deterministic for a given seed): the first
@@ -32,5 +38,5 @@ def load_digits(generator: torch.Generator, n_train: Optional[int] = None, n_tes
     if n_train <= 0 or n_test <= 0 or n_train + n_test > n:
         raise ValueError(f"need 0 < n_train, 0 < n_test and n_train + n_test <= {n}; got {n_train}, {n_test}")
     perm = torch.randperm(n, generator=generator)
-    tr, te = perm[:n_train], perm[n_train:n_train + n_test]
+    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
     return x[tr].to(device), y[tr].to(device), x[te].to(device), y[te].to(device)

@@ -14,14 +14,15 @@ import torch
 Tensor = torch.Tensor
 
 
-def init_mlps(n_models: int, sizes: Sequence[int], generator: torch.Generator, *, device=None,
-              dtype=torch.float32) -> list:
+def init_mlps(
+    n_models: int, sizes: Sequence[int], generator: torch.Generator, *, device=None, dtype=torch.float32
+) -> list:
     """Parameters of ``n_models`` independent ReLU MLPs with layer widths ``sizes`` (e.g. ``[64, 128, 10]``),
     PyTorch's default uniform initialisation, drawn on the CPU ``generator`` then moved to ``device``.
     Returns ``[W1, b1, W2, b2, ...]`` with ``W`` of shape ``(n_models, fan_in, fan_out)``, requiring grad."""
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = fan_in ** -0.5
+        bound = fan_in**-0.5
         W = (2 * torch.rand(n_models, fan_in, fan_out, generator=generator, dtype=dtype) - 1) * bound
         b = (2 * torch.rand(n_models, 1, fan_out, generator=generator, dtype=dtype) - 1) * bound
         params += [W.to(device).requires_grad_(True), b.to(device).requires_grad_(True)]

@@ -3,6 +3,7 @@
 Every chapter calls :func:`setup` in the cell right after its ``parameters`` cell, so a bad
 value (``-p scale huge``) fails at once with a message that names the allowed values.
 """
+
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ The building blocks of Part 1 (in-context learning). Conventions, as in von Oswa
 Data are sampled on a CPU ``torch.Generator`` (call ``.to(device)`` on the result), so CPU and GPU runs see
 the same tasks. Every function accepts any float dtype; use float64 for exact identities.
 """
+
 from __future__ import annotations
 
 import math
@@ -91,9 +92,18 @@ def _inputs(shape, dist: str, scale: float, generator, dtype) -> Tensor:
     return torch.randn(shape, generator=generator, dtype=dtype) * scale
 
 
-def sample_regression(batch: int, n_ctx: int, dim: int, generator: torch.Generator, *,
-                      x_dist: str = "uniform", x_scale: float = 0.5, noise_std: float = 0.0,
-                      w_std: float = 1.0, dtype=torch.float32) -> Tasks:
+def sample_regression(
+    batch: int,
+    n_ctx: int,
+    dim: int,
+    generator: torch.Generator,
+    *,
+    x_dist: str = "uniform",
+    x_scale: float = 0.5,
+    noise_std: float = 0.0,
+    w_std: float = 1.0,
+    dtype=torch.float32,
+) -> Tasks:
     """``batch`` linear-regression prompts of ``n_ctx`` context points in ``dim`` dimensions (on the CPU).
 
     Inputs (context and query) are ``U(-x_scale, x_scale)^d`` for ``x_dist="uniform"`` (the official code of
@@ -139,9 +149,9 @@ def lsa_layer(h: Tensor, w_kq: Tensor, w_pv: Tensor) -> Tensor:
     (batched products of tiny matrices are slow on CPUs).
     """
     ctx = h[..., :-1, :]
-    c = (ctx.unsqueeze(-1) * ctx.unsqueeze(-2)).sum(-3)          # (..., B, D, D): sum_i e_i e_i^T
-    u = _apply(w_kq, h)                                          # W_KQ e_j for every token
-    z = (c.unsqueeze(-3) * u.unsqueeze(-2)).sum(-1)              # C W_KQ e_j
+    c = (ctx.unsqueeze(-1) * ctx.unsqueeze(-2)).sum(-3)  # (..., B, D, D): sum_i e_i e_i^T
+    u = _apply(w_kq, h)  # W_KQ e_j for every token
+    z = (c.unsqueeze(-3) * u.unsqueeze(-2)).sum(-1)  # C W_KQ e_j
     return h + _apply(w_pv, z)
 
 
@@ -151,14 +161,14 @@ def lsa_readout(h: Tensor, w_kq: Tensor, w_pv: Tensor) -> Tensor:
     attention scores times scalar values, ``O(B N D)`` work. Shapes as in :func:`lsa_layer`; returns ``(B,)``,
     or ``(R, B)`` with replicas."""
     ctx, hq = h[..., :-1, :], h[..., -1, :]
-    if w_kq.dim() == 3 and h.dim() == 3:                         # replicas sharing one batch of prompts
-        q = torch.einsum("bd,red->bre", hq, w_kq)                # W_KQ h_q per replica: (B, R, D)
-        scores = ctx @ q.transpose(-1, -2)                       # (B, N, R)
-        v = ctx @ w_pv[:, -1].transpose(0, 1)                    # (B, N, R)
+    if w_kq.dim() == 3 and h.dim() == 3:  # replicas sharing one batch of prompts
+        q = torch.einsum("bd,red->bre", hq, w_kq)  # W_KQ h_q per replica: (B, R, D)
+        scores = ctx @ q.transpose(-1, -2)  # (B, N, R)
+        v = ctx @ w_pv[:, -1].transpose(0, 1)  # (B, N, R)
         return -(hq[..., -1:] + (scores * v).sum(-2)).transpose(0, 1)
-    q = _apply(w_kq, hq.unsqueeze(-2))                           # W_KQ h_q: (..., B, 1, D)
-    v = _apply(w_pv[..., -1:, :], ctx)                           # W_PV[last] . e_i: (..., B, N, 1)
-    scores = ctx @ q.transpose(-1, -2)                           # e_i . W_KQ h_q: (..., B, N, 1)
+    q = _apply(w_kq, hq.unsqueeze(-2))  # W_KQ h_q: (..., B, 1, D)
+    v = _apply(w_pv[..., -1:, :], ctx)  # W_PV[last] . e_i: (..., B, N, 1)
+    scores = ctx @ q.transpose(-1, -2)  # e_i . W_KQ h_q: (..., B, N, 1)
     return -(hq[..., -1] + (scores * v).sum((-1, -2)))
 
 
@@ -172,9 +182,17 @@ class LinearSelfAttention(nn.Module):
     with standard deviation ``sqrt(init_scale / D) / 0.8796``; ``init_scale`` may give one value per replica.
     """
 
-    def __init__(self, dim: int, layers: int = 1, *, tied: bool = False, init_scale=0.002,
-                 replicas: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 dtype=torch.float32):
+    def __init__(
+        self,
+        dim: int,
+        layers: int = 1,
+        *,
+        tied: bool = False,
+        init_scale=0.002,
+        replicas: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        dtype=torch.float32,
+    ):
         super().__init__()
         if layers < 1:
             raise ValueError("layers must be >= 1")
@@ -185,11 +203,11 @@ class LinearSelfAttention(nn.Module):
         scales = torch.as_tensor(init_scale, dtype=torch.float64).reshape(-1)
         if scales.numel() not in (1, shape[0]) or bool((scales < 0).any()):
             raise ValueError("init_scale must be a non-negative number or one per replica")
-        std = (scales / d1).sqrt() / 0.87962566103423978   # haiku's truncated-normal correction
+        std = (scales / d1).sqrt() / 0.87962566103423978  # haiku's truncated-normal correction
         mats = []
         for _ in range(4):  # Q, K, V, P in this order
             t = torch.zeros(shape, dtype=torch.float64)
-            if bool((std > 0).any()):                       # no draw at all for an all-zero init
+            if bool((std > 0).any()):  # no draw at all for an all-zero init
                 nn.init.trunc_normal_(t, std=1.0, a=-2.0, b=2.0, generator=generator)
                 t = t * std.reshape(-1, 1, 1, 1)
             mats.append(nn.Parameter(t.to(dtype)))
@@ -212,7 +230,7 @@ class LinearSelfAttention(nn.Module):
         m = LinearSelfAttention(self.dim, self.layers, tied=self.tied, init_scale=0.0, dtype=self.Q.dtype)
         with torch.no_grad():
             for dst, src in zip((m.Q, m.K, m.V, m.P), (self.Q, self.K, self.V, self.P)):
-                dst.copy_(src[r:r + 1])
+                dst.copy_(src[r : r + 1])
         return m.to(self.Q.device)
 
     def products(self) -> Tuple[Tensor, Tensor]:
@@ -227,7 +245,7 @@ class LinearSelfAttention(nn.Module):
         """
         w_kq, w_pv = self.products()
         if self.replicas is None:
-            w_kq, w_pv = w_kq[0], w_pv[0]                   # (L_sets, D, D)
+            w_kq, w_pv = w_kq[0], w_pv[0]  # (L_sets, D, D)
         else:
             w_kq, w_pv = w_kq.transpose(0, 1), w_pv.transpose(0, 1)  # (L_sets, R, D, D)
         h, outs = tokens, []
@@ -236,15 +254,16 @@ class LinearSelfAttention(nn.Module):
             h = lsa_layer(h, w_kq[i], w_pv[i])
             outs.append(-h[..., -1, -1])
         i = 0 if self.tied else self.layers - 1
-        outs.append(lsa_readout(h, w_kq[i], w_pv[i]))              # the last layer: the query only
-        if self.replicas is not None and outs[0].dim() == 1:       # replicas sharing one prompt batch
+        outs.append(lsa_readout(h, w_kq[i], w_pv[i]))  # the last layer: the query only
+        if self.replicas is not None and outs[0].dim() == 1:  # replicas sharing one prompt batch
             outs = [o.expand(self.replicas, -1) for o in outs]
         return torch.stack(outs) if all_layers else outs[-1]
 
 
 # -- the gradient-descent construction -------------------------------------------------------------------
-def gd_layer_weights(dim: int, n_ctx: int, eta: float, gamma: float = 0.0, *, dtype=torch.float64,
-                     device=None) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def gd_layer_weights(
+    dim: int, n_ctx: int, eta: float, gamma: float = 0.0, *, dtype=torch.float64, device=None
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """``Q, K, V, P`` of one LSA layer that does one GD step of size ``eta`` on the in-context least squares
     (and, for ``gamma != 0``, the GD++ input update ``x <- (I - gamma X^T X / N) x``).
 
@@ -259,14 +278,20 @@ def gd_layer_weights(dim: int, n_ctx: int, eta: float, gamma: float = 0.0, *, dt
     return qk, qk.clone(), v, p
 
 
-def gd_lsa(dim: int, n_ctx: int, etas: Sequence[float], gammas: Optional[Sequence[float]] = None, *,
-           dtype=torch.float64, device=None) -> LinearSelfAttention:
+def gd_lsa(
+    dim: int,
+    n_ctx: int,
+    etas: Sequence[float],
+    gammas: Optional[Sequence[float]] = None,
+    *,
+    dtype=torch.float64,
+    device=None,
+) -> LinearSelfAttention:
     """The hand-built LSA stack: layer ``k`` does GD (GD++ with ``gammas``) step ``k`` with ``etas[k]``."""
     gammas = [0.0] * len(etas) if gammas is None else list(gammas)
     if len(gammas) != len(etas):
         raise ValueError("etas and gammas must have the same length")
-    ws = [gd_layer_weights(dim, n_ctx, float(e), float(g), dtype=dtype, device=device)
-          for e, g in zip(etas, gammas)]
+    ws = [gd_layer_weights(dim, n_ctx, float(e), float(g), dtype=dtype, device=device) for e, g in zip(etas, gammas)]
     return LinearSelfAttention.from_weights(*(torch.stack(m) for m in zip(*ws)))
 
 
@@ -287,13 +312,13 @@ def gd_predict(tokens: Tensor, etas, gammas=None) -> Tensor:
     pred = torch.zeros(etas.shape[1:] + tokens.shape[:-2], dtype=tokens.dtype, device=tokens.device)
     for k in range(etas.shape[0]):
         eta = etas[k].reshape(etas.shape[1:] + (1,) * (tokens.dim() - 2))
-        g = torch.einsum("...nd,...n->...d", x, r) / n            # minus the gradient at the current w
+        g = torch.einsum("...nd,...n->...d", x, r) / n  # minus the gradient at the current w
         r = r - eta.unsqueeze(-1) * torch.einsum("...nd,...d->...n", x, g)
         pred = pred + eta * (xq * g).sum(-1)
         if gammas is not None:
             gam = gammas[k].reshape(gammas.shape[1:] + (1,) * (tokens.dim() - 2))
-            s = x.transpose(-1, -2) @ x / n                         # (..., B, d, d)
-            x = x - gam[..., None, None] * (x @ s)                  # s is symmetric
+            s = x.transpose(-1, -2) @ x / n  # (..., B, d, d)
+            x = x - gam[..., None, None] * (x @ s)  # s is symmetric
             xq = xq - gam.unsqueeze(-1) * (s @ xq.unsqueeze(-1)).squeeze(-1)
     return pred
 
@@ -314,8 +339,9 @@ def optimal_eta(tasks: Tasks) -> float:
     return float((a * t).sum() / (a * a).sum())
 
 
-def fit_gd(tasks: Tasks, steps: int, *, plus: bool = False, tied: bool = False, iters: int = 60
-           ) -> Tuple[Tensor, Optional[Tensor]]:
+def fit_gd(
+    tasks: Tasks, steps: int, *, plus: bool = False, tied: bool = False, iters: int = 60
+) -> Tuple[Tensor, Optional[Tensor]]:
     """Tune the step sizes (and GD++'s ``gamma``) of ``steps``-step GD on ``tasks`` by L-BFGS (float64).
 
     ``tied=True`` uses one ``eta`` (and one ``gamma``) for every step, as a recurrent (weight-tied) LSA stack.
@@ -325,12 +351,14 @@ def fit_gd(tasks: Tasks, steps: int, *, plus: bool = False, tied: bool = False, 
     tok, tgt = tasks.tokens.double(), tasks.target.double()
     eta0 = optimal_eta(tasks)
     n_sets = 1 if tied else steps
-    e = torch.full((n_sets,), eta0 / (1.0 if steps == 1 else 1.5), dtype=torch.float64, device=tok.device,
-                   requires_grad=True)
+    e = torch.full(
+        (n_sets,), eta0 / (1.0 if steps == 1 else 1.5), dtype=torch.float64, device=tok.device, requires_grad=True
+    )
     g = torch.zeros(n_sets, dtype=torch.float64, device=tok.device, requires_grad=True)
     params = [e, g] if plus else [e]
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-12, tolerance_change=1e-14)
+    opt = torch.optim.LBFGS(
+        params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14
+    )
 
     def expand(v):
         return v.expand(steps) if tied else v
@@ -367,9 +395,19 @@ def identity_cosine(m: Tensor) -> Tensor:
 
 
 # -- training ----------------------------------------------------------------------------------------------
-def train_lsa(model: LinearSelfAttention, sample: Callable[[int], Tasks], steps: int, *, lr: float = 1e-3,
-              betas=(0.9, 0.98), eps: float = 1e-9, clip: Optional[float] = None, log_every: int = 10,
-              chunk: int = 50, device=None) -> Dict[str, Tensor]:
+def train_lsa(
+    model: LinearSelfAttention,
+    sample: Callable[[int], Tasks],
+    steps: int,
+    *,
+    lr: float = 1e-3,
+    betas=(0.9, 0.98),
+    eps: float = 1e-9,
+    clip: Optional[float] = None,
+    log_every: int = 10,
+    chunk: int = 50,
+    device=None,
+) -> Dict[str, Tensor]:
     """Adam on ``icl_loss`` with fresh prompts every step; returns ``{"step", "loss"}`` (loss ``(logs, R)``).
 
     ``sample(n)`` returns ``n`` steps' worth of prompts at once on the CPU (called with ``n = chunk``; the
@@ -381,9 +419,9 @@ def train_lsa(model: LinearSelfAttention, sample: Callable[[int], Tasks], steps:
     logs, log_steps = [], []
     step = 0
     while step < steps:
-        batches = sample(chunk).to(device).split(chunk)   # whole chunks: the data stream does not depend on steps
-        for tasks in batches[:steps - step]:
-            loss = icl_loss(model(tasks.tokens), tasks.target)       # (R,) or ()
+        batches = sample(chunk).to(device).split(chunk)  # whole chunks: the data stream does not depend on steps
+        for tasks in batches[: steps - step]:
+            loss = icl_loss(model(tasks.tokens), tasks.target)  # (R,) or ()
             if step % log_every == 0:
                 logs.append(loss.detach().reshape(-1))
                 log_steps.append(step)
@@ -391,7 +429,7 @@ def train_lsa(model: LinearSelfAttention, sample: Callable[[int], Tasks], steps:
             loss.sum().backward()
             if clip is not None:
                 with torch.no_grad():
-                    sq = sum(p.grad.pow(2).flatten(1).sum(1) for p in params)   # per replica
+                    sq = sum(p.grad.pow(2).flatten(1).sum(1) for p in params)  # per replica
                     scale = (clip / (sq.sqrt() + 1e-30)).clamp(max=1.0)
                     for p in params:
                         p.grad.mul_(scale.view(-1, *([1] * (p.dim() - 1))))

@@ -1,5 +1,6 @@
 """Generic metrics and losses shared by chapters: cosines, relative gaps, R^2, first crossings, log-log
 slopes, cross-entropy."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -17,6 +17,7 @@ with ``act`` = ReLU or ReLU^q. Every function takes leading batch dimensions on 
 configurations (seeds, SNRs, init scales) train in one tensor computation: parameters ``W (..., m, d)``,
 ``a (..., m)``, data ``X (..., n, P, d)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,10 @@ SIGNALS = ("antipodal", "orthogonal")
 
 @dataclass
 class PatchData:
-    X: torch.Tensor      # (..., n, 2, d): patch 0 = signal, patch 1 = noise
-    y: torch.Tensor      # (..., n) in {-1, +1}
-    mu: torch.Tensor     # (2, d): the signal vector of class +1 (row 0) and class -1 (row 1)
-    xi: torch.Tensor     # (..., n, d): the noise patches
+    X: torch.Tensor  # (..., n, 2, d): patch 0 = signal, patch 1 = noise
+    y: torch.Tensor  # (..., n) in {-1, +1}
+    mu: torch.Tensor  # (2, d): the signal vector of class +1 (row 0) and class -1 (row 1)
+    xi: torch.Tensor  # (..., n, d): the noise patches
 
     def to(self, device) -> "PatchData":
         return PatchData(self.X.to(device), self.y.to(device), self.mu.to(device), self.xi.to(device))

@@ -1,4 +1,5 @@
 """One plot style for the book: modest PNG figures (small stored notebooks, identical re-runs)."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence

@@ -3,6 +3,7 @@
 The book's runner, nbval and ``make`` set ``THEORYLAB_BATCH=1``; stored outputs then carry no
 progress bars (papermill and static pages would show one line per update).
 """
+
 from __future__ import annotations
 
 import os

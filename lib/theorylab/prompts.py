@@ -5,6 +5,7 @@ on them), so CPU and GPU runs see the same tasks. Shapes: ``x`` is ``(B, n, d)``
 splits the ``n`` points into context and queries and formats them as tokens its own way (see ``icl.make_tokens``
 for the ``[x, y]`` / ``[x_q, 0]`` format).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ from torch import Tensor
 
 
 class Batch(NamedTuple):
-    x: Tensor          # (B, n, d) inputs
-    y: Tensor          # (B, n) labels (noisy where the sampler adds noise)
-    f: Tensor          # (B, n) noiseless targets
-    params: Optional[Tensor] = None   # the task's parameters where there are some (e.g. w: (B, d))
+    x: Tensor  # (B, n, d) inputs
+    y: Tensor  # (B, n) labels (noisy where the sampler adds noise)
+    f: Tensor  # (B, n) noiseless targets
+    params: Optional[Tensor] = None  # the task's parameters where there are some (e.g. w: (B, d))
 
 
 def _check(batch: int, n: int, dim: int) -> None:
@@ -45,8 +46,18 @@ def geometric_spectrum(dim: int, condition: float, dtype=torch.float32) -> Tenso
 INPUTS = ("gaussian", "uniform")
 
 
-def sample_linear(batch: int, n: int, dim: int, generator: torch.Generator, *, cov: Optional[Tensor] = None,
-                  noise_std: float = 0.0, w_std: float = 1.0, inputs: str = "gaussian", dtype=torch.float32) -> Batch:
+def sample_linear(
+    batch: int,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    *,
+    cov: Optional[Tensor] = None,
+    noise_std: float = 0.0,
+    w_std: float = 1.0,
+    inputs: str = "gaussian",
+    dtype=torch.float32,
+) -> Batch:
     """Linear regression tasks ``y = w.x + noise`` with ``w ~ N(0, w_std^2 I)`` and ``x ~ N(0, cov)``
     (``cov=None``: isotropic ``I``), or with ``inputs="uniform"``: ``x`` uniform on ``[-sqrt 3, sqrt 3]^dim``
     (unit variance per coordinate, then ``cov`` applied the same way). Draw order: w, x, noise."""
@@ -67,8 +78,16 @@ def sample_linear(batch: int, n: int, dim: int, generator: torch.Generator, *, c
     return Batch(x, f + noise, f, w)
 
 
-def sample_relu_teacher(batch: int, n: int, dim: int, generator: torch.Generator, *, hidden: int = 8,
-                        noise_std: float = 0.0, dtype=torch.float32) -> Batch:
+def sample_relu_teacher(
+    batch: int,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    *,
+    hidden: int = 8,
+    noise_std: float = 0.0,
+    dtype=torch.float32,
+) -> Batch:
     """Nonlinear targets from a random two-layer ReLU teacher per task,
     ``f(x) = sum_k a_k relu(v_k.x) * sqrt(2/hidden)``, ``v_k ~ N(0, I/dim)``, ``a_k ~ N(0, 1)``, ``x ~ N(0, I)``.
     ``params`` holds ``(B, hidden, dim+1)``: each unit's ``v_k`` and ``a_k``."""
@@ -85,12 +104,22 @@ def sample_relu_teacher(batch: int, n: int, dim: int, generator: torch.Generator
 def rbf_kernel(a: Tensor, b: Tensor, lengthscale: float = 1.0, outputscale: float = 1.0) -> Tensor:
     """``outputscale * exp(-|a_i - b_j|^2 / (2 lengthscale^2))`` for ``a (..., n, d)`` and ``b (..., m, d)``."""
     sq = (a.unsqueeze(-2) - b.unsqueeze(-3)).pow(2).sum(-1)
-    return outputscale * torch.exp(-0.5 * sq / lengthscale ** 2)
+    return outputscale * torch.exp(-0.5 * sq / lengthscale**2)
 
 
-def sample_gp(batch: int, n: int, dim: int, generator: torch.Generator, *, lengthscale: float = 0.5,
-              outputscale: float = 1.0, noise_std: float = 0.1, x_low: float = 0.0, x_high: float = 1.0,
-              dtype=torch.float64) -> Batch:
+def sample_gp(
+    batch: int,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    *,
+    lengthscale: float = 0.5,
+    outputscale: float = 1.0,
+    noise_std: float = 0.1,
+    x_low: float = 0.0,
+    x_high: float = 1.0,
+    dtype=torch.float64,
+) -> Batch:
     """Functions drawn from a Gaussian-process prior with an RBF kernel, observed at ``x ~ U(x_low, x_high)^d``
     with Gaussian noise ``noise_std``. Sampled in float64 (Cholesky with a small jitter) then cast to ``dtype``."""
     _check(batch, n, dim)
@@ -102,8 +131,16 @@ def sample_gp(batch: int, n: int, dim: int, generator: torch.Generator, *, lengt
     return Batch(x.to(dtype), y.to(dtype), f.to(dtype), None)
 
 
-def sample_labelled_points(batch: int, n: int, dim: int, generator: torch.Generator, *, classes: int = 2,
-                           sphere: bool = True, dtype=torch.float32) -> Batch:
+def sample_labelled_points(
+    batch: int,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    *,
+    classes: int = 2,
+    sphere: bool = True,
+    dtype=torch.float32,
+) -> Batch:
     """Labelled point clouds: ``x`` uniform on the unit sphere (``sphere=True``) or ``N(0, I/dim)``, labels drawn
     uniformly from ``0..classes-1`` independently of ``x`` (an in-context classification task has no rule
     other than the context itself). ``f`` equals ``y`` (float)."""

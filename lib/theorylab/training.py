@@ -2,6 +2,7 @@
 schedule (constant, cosine, warm-up + cosine), optional gradient clipping, and a logged history.
 
 Chapters that train a small model call :func:`train`; the loss (what is learned) stays in the chapter."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -13,6 +13,7 @@ Masks say which keys each position attends to: :func:`causal_mask` (GPT-style pr
 evaluated at once without seeing each other), :func:`prefix_mask` (query ``j`` sees only the first ``n_j`` context
 tokens: every context length in one pass). A mask may also be ``(B, 1, T, T)``, one per prompt (it broadcasts). A mask is a boolean ``(T, T)`` tensor, ``True`` = may attend.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,12 +64,12 @@ class Attention(nn.Module):
         self.heads, self.d_head, self.kind = heads, d_model // heads, attention
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
         self.out = nn.Linear(d_model, d_model, bias=bias)
-        self.last_weights: Optional[Tensor] = None   # (B, heads, T, T) of the last call when record=True
+        self.last_weights: Optional[Tensor] = None  # (B, heads, T, T) of the last call when record=True
 
     def forward(self, h: Tensor, mask: Optional[Tensor] = None, record: bool = False) -> Tensor:
         b, t, _ = h.shape
         q, k, v = self.qkv(h).view(b, t, 3, self.heads, self.d_head).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2)                               # (B, H, T, T)
+        scores = q @ k.transpose(-1, -2)  # (B, H, T, T)
         if self.kind == "softmax":
             scores = scores / math.sqrt(self.d_head)
             if mask is not None:
@@ -88,8 +89,11 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(d_model) if norm else nn.Identity()
         self.attn = Attention(d_model, heads, attention)
         self.ln2 = nn.LayerNorm(d_model) if (norm and mlp) else nn.Identity()
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model)) if mlp else None
+        self.mlp = (
+            nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Linear(mlp_ratio * d_model, d_model))
+            if mlp
+            else None
+        )
 
     def forward(self, h: Tensor, mask: Optional[Tensor] = None, record: bool = False) -> Tensor:
         h = h + self.attn(self.ln1(h), mask, record)
@@ -105,9 +109,20 @@ class Transformer(nn.Module):
     each block (for layer-wise read-outs, e.g. probing which iterate of an algorithm each layer holds).
     """
 
-    def __init__(self, d_in: int, d_out: int = 1, *, d_model: int = 64, layers: int = 2, heads: int = 4,
-                 attention: str = "softmax", mlp: bool = True, mlp_ratio: int = 4, norm: bool = True,
-                 max_len: Optional[int] = None):
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int = 1,
+        *,
+        d_model: int = 64,
+        layers: int = 2,
+        heads: int = 4,
+        attention: str = "softmax",
+        mlp: bool = True,
+        mlp_ratio: int = 4,
+        norm: bool = True,
+        max_len: Optional[int] = None,
+    ):
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1; got {layers}")
@@ -119,8 +134,7 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(d_model) if norm else nn.Identity()
         self.head = nn.Linear(d_model, d_out)
 
-    def forward(self, tokens: Tensor, mask: Optional[Tensor] = None, *, hidden: bool = False,
-                record: bool = False):
+    def forward(self, tokens: Tensor, mask: Optional[Tensor] = None, *, hidden: bool = False, record: bool = False):
         h = self.embed(tokens)
         if self.pos is not None:
             t = tokens.shape[-2]

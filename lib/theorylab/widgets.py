@@ -1,5 +1,6 @@
 """Widgets: live in Jupyter and Colab. On the static site the widget cell's output is removed
 (cell tag ``remove-output``) and the chapter shows a static figure of the same sweep instead."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
@@ -18,8 +19,9 @@ def _control(name: str, spec: Any):
             return w.IntSlider(min=lo, max=hi, step=step, value=value, description=name, continuous_update=False)
         return w.FloatSlider(min=lo, max=hi, step=step, value=value, description=name, continuous_update=False)
     if isinstance(spec, (list, tuple)) and spec:
-        return w.SelectionSlider(options=list(spec), value=spec[len(spec) // 2], description=name,
-                                 continuous_update=False)
+        return w.SelectionSlider(
+            options=list(spec), value=spec[len(spec) // 2], description=name, continuous_update=False
+        )
     if isinstance(spec, bool):
         return w.Checkbox(value=spec, description=name)
     raise TypeError(

@@ -1,10 +1,11 @@
 """The book's records: papers metadata and the bibliography cover all the papers, consistently."""
+
 import re
+
+from conftest import ROOT
 
 from theorylab.book.catalog import EXTRA_MARK, load_papers
 from theorylab.book.paths import PARTS
-
-from conftest import ROOT
 
 
 def test_papers_metadata_is_complete():

@@ -1,8 +1,9 @@
 """Generated files (status page, part tables, _toc.yml) are what the generator writes from data/ now."""
-from theorylab.book import status
-from theorylab.book.paths import PARTS
 
 from conftest import ROOT
+
+from theorylab.book import status
+from theorylab.book.paths import PARTS
 
 HOW = "regenerate with `make status` (python -m theorylab.book status) and commit"
 

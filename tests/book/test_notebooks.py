@@ -1,15 +1,15 @@
 """Hygiene of every chapter notebook (JSON only: nbval executes them; this reads what is stored)."""
+
 import json
 import re
 
 import nbformat
 import pytest
+from conftest import ROOT
 
 from theorylab.book import notebooks as nbt
 from theorylab.book.catalog import papers_by_id
 from theorylab.book.paths import chapter_notebooks, paper_id
-
-from conftest import ROOT
 
 CHAPTERS = chapter_notebooks(ROOT)
 IDS = [p.relative_to(ROOT / "chapters").as_posix() for p in CHAPTERS]
@@ -54,10 +54,12 @@ def test_anatomy_in_order(chapter):
         "environment": first_index(nb, lambda c: c["cell_type"] == "code" and "tl.setup(" in nbt.source(c)),
         "claims": first_index(nb, lambda c: c["cell_type"] == "code" and nbt.CLAIMS_MARK in nbt.source(c)),
         "explore": first_index(nb, lambda c: c["cell_type"] == "code" and "explore(" in nbt.source(c)),
-        "what we ran": first_index(nb, lambda c: c["cell_type"] == "markdown"
-                                   and "what we ran vs. the paper" in nbt.source(c).lower()),
-        "references": first_index(nb, lambda c: c["cell_type"] == "markdown"
-                                  and re.search(r"^#+ References", nbt.source(c), flags=re.M)),
+        "what we ran": first_index(
+            nb, lambda c: c["cell_type"] == "markdown" and "what we ran vs. the paper" in nbt.source(c).lower()
+        ),
+        "references": first_index(
+            nb, lambda c: c["cell_type"] == "markdown" and re.search(r"^#+ References", nbt.source(c), flags=re.M)
+        ),
     }
     missing = [k for k, v in order.items() if v is None]
     assert not missing, f"{path.name}: missing {missing}"
@@ -81,8 +83,9 @@ def test_setup_cell_matches_config(chapter):
     path, nb = chapter
     repo = nbt.repository(ROOT)
     setup = nbt.code_cells(nb)[0]
-    assert nbt.source(setup) == nbt.setup_cell_source(repo["url"], repo["branch"]), \
+    assert nbt.source(setup) == nbt.setup_cell_source(repo["url"], repo["branch"]), (
         "run `make sync` (python -m theorylab.book sync)"
+    )
     assert "remove-cell" in nbt.tags(setup)
 
 

@@ -1,4 +1,5 @@
 """The runner on a tiny book of fixture chapters: parallel runs, records, failures, bad input."""
+
 import json
 import shutil
 import subprocess
@@ -6,11 +7,10 @@ import sys
 
 import nbformat
 import pytest
+from conftest import ROOT
 
 from theorylab.book import notebooks as nbt
 from theorylab.book.runner import RunnerError, run, select
-
-from conftest import ROOT
 
 PARAMS = 'scale = "ci"\nseed = 0\ndevice = "auto"\n'
 
@@ -22,8 +22,9 @@ def make_chapter(path, claim_code):
         nbformat.v4.new_markdown_cell("*provenance*", metadata={"tags": ["provenance"]}),
         nbformat.v4.new_code_cell("print('setup')", metadata={"tags": ["setup", "remove-cell"]}),
         nbformat.v4.new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("import theorylab as tl\nenv = tl.setup(scale=scale, seed=seed, device=device, "
-                                  "style=False)\nprint(env)"),
+        nbformat.v4.new_code_cell(
+            "import theorylab as tl\nenv = tl.setup(scale=scale, seed=seed, device=device, style=False)\nprint(env)"
+        ),
         nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nclaims = tl.Claims()\n" + claim_code + "\nclaims.report()"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -95,8 +96,11 @@ def test_cli_exit_status_and_papermill_bad_scale(book):
     r = subprocess.run(cli + ["901", "--scale", "huge"], cwd=book, capture_output=True, text=True)
     assert r.returncode == 2 and "scale must be one of 'ci', 'full'; got 'huge'" in r.stderr
     nb = book / "chapters" / "01-in-context-learning" / "901-passes.ipynb"
-    r = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(book / "out.ipynb"), "-p", "scale", "huge"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "papermill", str(nb), str(book / "out.ipynb"), "-p", "scale", "huge"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "scale must be one of 'ci', 'full'; got 'huge'" in r.stdout + r.stderr
 
 

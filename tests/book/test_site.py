@@ -1,12 +1,13 @@
 """The site builds from stored outputs with warnings as errors, and every chapter links to Colab at its path.
 The site is built once per test run by the ``site`` fixture in tests/conftest.py (tests/book/test_browser.py
 opens the same build in a real browser)."""
+
 import re
+
+from conftest import ROOT
 
 from theorylab.book import notebooks as nbt
 from theorylab.book.paths import chapter_notebooks
-
-from conftest import ROOT
 
 
 def test_every_chapter_page_links_to_colab_at_its_own_path(site):
@@ -19,7 +20,9 @@ def test_every_chapter_page_links_to_colab_at_its_own_path(site):
         html = page.read_text()
         assert nbt.colab_url(ROOT, nb) in html, f"{rel}: no Colab link to its own notebook"
         assert "Stored outputs: scale" in html
-        assert "find_spec(&quot;theorylab&quot;)" not in html and "Installing theorylab" not in html, "the setup cell is hidden on the site"
+        assert "find_spec(&quot;theorylab&quot;)" not in html and "Installing theorylab" not in html, (
+            "the setup cell is hidden on the site"
+        )
 
 
 def test_status_and_bibliography_pages(site):
@@ -40,4 +43,6 @@ def test_pages_load_nothing_from_the_network(site):
     intro = (site / "chapters" / "intro.html").read_text()
     assert 'rel="icon" href="../_static/favicon.png"' in intro
     assert 'src="../_static/logo.svg"' in intro
-    assert '<link rel="canonical" href="https://theorylab-book.github.io/dl-theory-executed/chapters/intro.html"' in intro
+    assert (
+        '<link rel="canonical" href="https://theorylab-book.github.io/dl-theory-executed/chapters/intro.html"' in intro
+    )

@@ -1,8 +1,8 @@
 """CI configuration: .ci/run calls make test; workflows parse and call make targets that exist."""
+
 import re
 
 import yaml
-
 from conftest import ROOT
 
 

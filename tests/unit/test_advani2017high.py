@@ -1,5 +1,6 @@
 """Tests for theorylab.papers.advani2017high: the exact eigenbasis solution of GD on linear teacher-student regression
 and its Marchenko-Pastur theory."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,10 +22,10 @@ def _problem(N, P, seed=0, sigma_eps=0.5, sigma0=0.7, S=()):
 def test_data_normalisation():
     g = torch.Generator().manual_seed(1)
     w = hd.sample_teacher(50, (7,), generator=g)
-    assert torch.allclose((w ** 2).sum(-1), torch.full((7,), 50.0, dtype=F64))
+    assert torch.allclose((w**2).sum(-1), torch.full((7,), 50.0, dtype=F64))
     X = hd.sample_inputs(400, 3000, generator=g)
     assert X.dtype == F64 and X.shape == (3000, 400)
-    assert abs(float((X ** 2).sum(-1).mean()) - 1.0) < 0.01  # E||x||^2 = 1
+    assert abs(float((X**2).sum(-1).mean()) - 1.0) < 0.01  # E||x||^2 = 1
 
 
 @pytest.mark.parametrize("N,P", [(12, 7), (12, 12), (12, 30)])
@@ -73,7 +74,7 @@ def test_frozen_subspace_never_moves():
     # ... also at t -> infinity, where the rest sits at the least-squares interpolant
     y = X @ w_bar + eps
     w_inf = null @ (null.T @ w0) + torch.linalg.pinv(X) @ y
-    e_inf2 = ((w_inf - w_bar) ** 2).mean() + 0.5 ** 2
+    e_inf2 = ((w_inf - w_bar) ** 2).mean() + 0.5**2
     assert float(hd.test_error_inf(m, 0.5)) == pytest.approx(float(e_inf2), rel=1e-10)
     # and it moves elsewhere: the data span does change
     assert float(((w_t[-1] - w0) ** 2).sum()) > 1.0
@@ -87,10 +88,10 @@ def test_test_and_train_error_equal_direct_evaluation(P):
     m = hd.modes_from_data(X, eps, w_bar, w0)
     t = torch.tensor([0.0, 0.5, 3.0, 50.0], dtype=F64)
     w_t = hd.weights_at(m, w_bar, t)
-    direct_test = ((w_t - w_bar) ** 2).mean(-1) + sig ** 2
+    direct_test = ((w_t - w_bar) ** 2).mean(-1) + sig**2
     assert torch.allclose(hd.test_error(m, t, sig, chunk=3), direct_test, rtol=1e-12, atol=0)
     direct_train = ((y - w_t @ X.T) ** 2).mean(-1)
-    assert torch.allclose(hd.train_error(m, t, (eps ** 2).sum(), P), direct_train, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(hd.train_error(m, t, (eps**2).sum(), P), direct_train, rtol=1e-9, atol=1e-12)
 
 
 def test_nested_modes_equal_separate_problems():
@@ -109,7 +110,7 @@ def test_nested_modes_equal_separate_problems():
 @pytest.mark.parametrize("alpha", [0.3, 0.5, 1.0, 2.0, 4.0])
 def test_mp_density_mass_and_moments(alpha):
     one = hd.mp_expect(np.ones_like, alpha)
-    assert one == pytest.approx(min(1.0, alpha), abs=1e-9)              # the bulk
+    assert one == pytest.approx(min(1.0, alpha), abs=1e-9)  # the bulk
     assert one + hd.mp_point_mass(alpha) == pytest.approx(1.0, abs=1e-9)  # plus the frozen point mass
     assert hd.mp_expect(lambda l: l, alpha) == pytest.approx(alpha, rel=1e-9)  # tr(X^T X)/N = alpha
     if alpha != 1.0:  # int rho / lam: 1/(alpha-1) above, alpha/(1-alpha) below the transition
@@ -126,7 +127,7 @@ def test_theory_limits():
     a = np.array([0.5, 2.0])
     s, s0 = 0.5, 0.8
     th = hd.theory_test_error(a, [0.0, 1e7], s, s0)
-    assert th[:, 0] == pytest.approx([s ** 2 + 1 + s0 ** 2] * 2)  # t = 0: nothing learned yet
+    assert th[:, 0] == pytest.approx([s**2 + 1 + s0**2] * 2)  # t = 0: nothing learned yet
     assert th[:, 1] == pytest.approx(hd.theory_test_error_inf(a, s, s0), rel=1e-6)
     assert hd.theory_test_error_inf(1.0, s) == np.inf
     # more quadrature points change nothing (spectral convergence of the cosine substitution)

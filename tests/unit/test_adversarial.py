@@ -1,4 +1,5 @@
 """Tests for theorylab.adversarial: L-inf attacks, per-class accuracy, digits loader, batched MLPs."""
+
 import pytest
 import torch
 
@@ -73,7 +74,7 @@ def test_fgsm_on_two_class_linear_model_is_closed_form_worst_case():
     x = 0.2 + 0.6 * torch.rand(n, d, generator=g, dtype=torch.float64)  # far from the range edges
     y = torch.randint(0, 2, (n,), generator=g)
     xa = adv.fgsm(_linear(W, 0.0), x, y, eps, random_start=False)
-    w_diff = W[:, 1] - W[:, 0]                                   # w_1 - w_0
+    w_diff = W[:, 1] - W[:, 0]  # w_1 - w_0
     expected = eps * torch.where(y.unsqueeze(1) == 0, w_diff.sign(), -w_diff.sign())
     assert torch.allclose(xa - x, expected, atol=1e-12)
     # worst case: no corner of the eps-box lowers the margin more than the FGSM point

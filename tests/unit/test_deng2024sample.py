@@ -1,4 +1,5 @@
 """Tests for theorylab.papers.deng2024sample: linear CMDP generators, sampling, least-squares estimation, planning."""
+
 import pytest
 import torch
 

@@ -1,5 +1,6 @@
 """Unit tests of theorylab.diffusion: schedules, the closed-form Gaussian-mixture score and Hessian of
 the noised marginals, the Gaussian KL and the log-log slope."""
+
 import math
 
 import pytest
@@ -26,7 +27,7 @@ def test_schedules():
     for T in (10, 1000):
         assert dfn.vp_schedule(T).abar[-1].item() == pytest.approx(math.exp(-10.05), rel=1e-10)
     ls = dfn.log_schedule(200, c0=2.0, c1=4.0)
-    assert ls.beta[0].item() == pytest.approx(200.0 ** -2)
+    assert ls.beta[0].item() == pytest.approx(200.0**-2)
     assert ls.beta.max().item() <= 4 * math.log(200) / 200 + 1e-15
     with pytest.raises(ValueError):
         dfn.log_schedule(4, c1=4.0)
@@ -37,9 +38,21 @@ def test_schedules():
 def test_log_prob_matches_a_loop_and_integrates_to_one():
     q = mixture()
     x = torch.randn(7, 2, dtype=F64)
-    ref = torch.stack([torch.logsumexp(torch.stack([
-        math.log(q.weights[k]) + torch.distributions.MultivariateNormal(q.means[k], q.covs[k]).log_prob(xi)
-        for k in range(3)]), 0) for xi in x])
+    ref = torch.stack(
+        [
+            torch.logsumexp(
+                torch.stack(
+                    [
+                        math.log(q.weights[k])
+                        + torch.distributions.MultivariateNormal(q.means[k], q.covs[k]).log_prob(xi)
+                        for k in range(3)
+                    ]
+                ),
+                0,
+            )
+            for xi in x
+        ]
+    )
     assert torch.allclose(q.log_prob(x), ref, atol=1e-12)
     u = torch.linspace(-12, 12, 241, dtype=F64)
     grid = torch.stack(torch.meshgrid(u, u, indexing="ij"), -1)
@@ -50,7 +63,7 @@ def test_log_prob_matches_a_loop_and_integrates_to_one():
 def test_score_and_hessian_match_autograd():
     q = mixture(1).noised(0.3)
     x = torch.randn(5, 2, dtype=F64, requires_grad=True)
-    s_auto, = torch.autograd.grad(q.log_prob(x).sum(), x, create_graph=True)
+    (s_auto,) = torch.autograd.grad(q.log_prob(x).sum(), x, create_graph=True)
     H_auto = torch.stack([torch.autograd.grad(s_auto[:, i].sum(), x, retain_graph=True)[0] for i in range(2)], -2)
     logq, s, H = q.derivatives(x.detach())
     assert torch.allclose(s, s_auto.detach(), atol=1e-10)
@@ -80,12 +93,13 @@ def test_gaussian_kl_and_slope():
     m1, m2 = torch.tensor([0.0, 1.0], dtype=F64), torch.tensor([0.5, -1.0], dtype=F64)
     C1 = torch.tensor([[1.0, 0.3], [0.3, 0.5]], dtype=F64)
     C2 = torch.tensor([[2.0, -0.2], [-0.2, 1.0]], dtype=F64)
-    ref = torch.distributions.kl_divergence(torch.distributions.MultivariateNormal(m1, C1),
-                                            torch.distributions.MultivariateNormal(m2, C2))
+    ref = torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(m1, C1), torch.distributions.MultivariateNormal(m2, C2)
+    )
     assert dfn.gaussian_kl(m1, C1, m2, C2).item() == pytest.approx(ref.item(), rel=1e-12)
     assert abs(dfn.gaussian_kl(m1, C1, m1, C1).item()) < 1e-14
     T = [10, 20, 40, 80]
-    assert dfn.loglog_slope(T, [3.0 / t ** 2 for t in T]) == pytest.approx(-2.0)
+    assert dfn.loglog_slope(T, [3.0 / t**2 for t in T]) == pytest.approx(-2.0)
 
 
 def test_bad_mixtures_are_rejected():

@@ -1,5 +1,6 @@
 """Unit tests of theorylab.papers.gao2024global: the batched mean-field residual attention model, its 1/M and
 1/L scalings, the mean-field gradient step, the teacher task and the spread helpers."""
+
 import math
 
 import pytest
@@ -18,11 +19,11 @@ def naive_forward(p, X):
     """One model (index 0 of the batch), heads and neurons looped over explicitly."""
     W, V, a, b = (p[k][0] for k in mf.PARAMS)
     L, M = W.shape[:2]
-    H = mf.embed(X)                                     # (B, N, D)
+    H = mf.embed(X)  # (B, N, D)
     for l in range(L):
         upd = torch.zeros_like(H)
         for m in range(M):
-            A = torch.softmax(H @ W[l, m] @ H.transpose(-1, -2), dim=-1)    # (B, N, N)
+            A = torch.softmax(H @ W[l, m] @ H.transpose(-1, -2), dim=-1)  # (B, N, N)
             upd = upd + A @ H @ V[l, m]
         H = H + upd / (L * M)
         upd = torch.zeros_like(H)
@@ -39,7 +40,7 @@ def test_shapes_and_batched_forward_matches_naive_loop():
     y = mf.forward(p, X)
     assert y.shape == (3, 7)
     for s in range(3):
-        ps = {k: v[s:s + 1] for k, v in p.items()}
+        ps = {k: v[s : s + 1] for k, v in p.items()}
         assert torch.allclose(y[s], naive_forward(ps, X), atol=1e-12)
 
 
@@ -62,7 +63,7 @@ def test_output_at_init_concentrates_like_one_over_M():
     for M in (4, 64):
         p = mf.init_params(200, 1, M, 4, generator=gen(M), dtype=F64)
         var[M] = mf.forward(p, X).var(0).mean().item()
-    ratio = var[4] / var[64]                             # 16 for an exact 1/M law
+    ratio = var[4] / var[64]  # 16 for an exact 1/M law
     assert 8 < ratio < 32
 
 
@@ -79,7 +80,7 @@ def test_residual_scaling_keeps_the_stream_bounded_in_depth():
         outs[L] = y
     e1 = (outs[8] - outs[128]).abs().max()
     e2 = (outs[32] - outs[128]).abs().max()
-    assert e2 < 0.5 * e1                                 # first-order convergence in 1/L
+    assert e2 < 0.5 * e1  # first-order convergence in 1/L
 
 
 def test_batched_gradient_equals_per_model_gradients():
@@ -89,11 +90,11 @@ def test_batched_gradient_equals_per_model_gradients():
     _, obj = mf.objective(ps, X, y, lam=1e-2)
     g_all = torch.autograd.grad(obj.sum(), [ps[k] for k in mf.PARAMS])
     for s in range(3):
-        one = {k: v[s:s + 1].clone().requires_grad_(True) for k, v in p.items()}
+        one = {k: v[s : s + 1].clone().requires_grad_(True) for k, v in p.items()}
         _, o = mf.objective(one, X, y, lam=1e-2)
         g_one = torch.autograd.grad(o.sum(), [one[k] for k in mf.PARAMS])
         for ga, go in zip(g_all, g_one):
-            assert torch.allclose(ga[s:s + 1], go, atol=1e-12)
+            assert torch.allclose(ga[s : s + 1], go, atol=1e-12)
 
 
 def test_gd_step_uses_the_mean_field_time_scale_and_decreases_the_loss():
@@ -104,7 +105,7 @@ def test_gd_step_uses_the_mean_field_time_scale_and_decreases_the_loss():
     gV = torch.autograd.grad(obj.sum(), ps["V"])[0]
     q = {k: v.clone() for k, v in p.items()}
     mf.gd_step(q, X, y, lr=1e-3, lam=0.0)
-    assert torch.allclose(q["V"], p["V"] - 1e-3 * 2 * 8 * gV, atol=1e-12)   # lr * L * M * grad
+    assert torch.allclose(q["V"], p["V"] - 1e-3 * 2 * 8 * gV, atol=1e-12)  # lr * L * M * grad
     out = mf.train(p, X, y, lr=0.1, lam=1e-4, steps=40)
     assert out["loss"].shape == (41, 2)
     assert (out["loss"][-1] < 0.7 * out["loss"][0]).all()
@@ -124,7 +125,7 @@ def test_teacher_task_is_standardised():
 
 def test_spread_helpers():
     pred = torch.tensor([[1.0, 2.0], [3.0, 2.0]])
-    assert math.isclose(mf.seed_spread(pred), math.sqrt(1.0), rel_tol=1e-6)     # std over models: sqrt(2), 0
+    assert math.isclose(mf.seed_spread(pred), math.sqrt(1.0), rel_tol=1e-6)  # std over models: sqrt(2), 0
     assert math.isclose(mf.seed_spread(pred, y_scale=2.0), 0.5, rel_tol=1e-6)
     c1, c2 = torch.tensor([1.0, 0.5, 0.2]), torch.tensor([1.0, 0.3, 0.25])
     assert math.isclose(mf.curve_gap(c1, c2, ref=2.0), 0.1, rel_tol=1e-6)

@@ -8,15 +8,15 @@ from theorylab.papers import han2024feature as denoising
 
 def test_ou_coefficients():
     a, b = denoising.ou_coefficients(0.5)
-    assert a == pytest.approx(math.exp(-0.5)) and a ** 2 + b ** 2 == pytest.approx(1.0)
+    assert a == pytest.approx(math.exp(-0.5)) and a**2 + b**2 == pytest.approx(1.0)
     with pytest.raises(ValueError, match="must be positive"):
         denoising.ou_coefficients(0.0)
 
 
 def test_denoiser_matches_a_loop_and_batches():
     g = torch.Generator().manual_seed(0)
-    W = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)      # 3 configurations, 4 filters, d = 5
-    X = torch.randn(3, 6, 2, 5, generator=g, dtype=torch.float64)   # 6 examples, 2 patches
+    W = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)  # 3 configurations, 4 filters, d = 5
+    X = torch.randn(3, 6, 2, 5, generator=g, dtype=torch.float64)  # 6 examples, 2 patches
     f = denoising.denoiser(W, X)
     assert f.shape == (3, 6, 2, 5)
     for b in range(3):
@@ -38,8 +38,8 @@ def test_expected_loss_matches_monte_carlo_and_its_gradient():
     se = mc.std(0) / math.sqrt(eps.shape[0])
     assert ((exact - mc.mean(0)).abs() < 5 * se).all()
     # the gradients agree too (the training signal is what matters)
-    g_exact, = torch.autograd.grad(exact.sum(), W)
-    g_mc, = torch.autograd.grad(mc.mean(0).sum(), W)
+    (g_exact,) = torch.autograd.grad(exact.sum(), W)
+    (g_mc,) = torch.autograd.grad(mc.mean(0).sum(), W)
     assert (g_exact - g_mc).norm() / g_exact.norm() < 0.05
 
 

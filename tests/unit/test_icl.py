@@ -1,4 +1,5 @@
 """Unit tests for theorylab.icl: tasks, linear self-attention, the GD construction and the GD baselines."""
+
 import math
 
 import pytest
@@ -22,10 +23,10 @@ def test_sampler_shapes_and_layout():
     t = icl.sample_regression(7, 10, 3, gen())
     assert t.tokens.shape == (7, 11, 4) and t.target.shape == (7,) and t.w.shape == (7, 3)
     assert t.tokens.dtype == torch.float32 and len(t) == 7 and t.n_ctx == 10 and t.dim == 3
-    assert torch.all(t.tokens[:, -1, -1] == 0)                      # query token [x_q, 0]
+    assert torch.all(t.tokens[:, -1, -1] == 0)  # query token [x_q, 0]
     torch.testing.assert_close(t.y, torch.einsum("bnd,bd->bn", t.x, t.w))
     torch.testing.assert_close(t.target, (t.xq * t.w).sum(-1))
-    assert t.x.abs().max() <= 0.5 and t.xq.abs().max() <= 0.5      # U(-0.5, 0.5): the official data
+    assert t.x.abs().max() <= 0.5 and t.xq.abs().max() <= 0.5  # U(-0.5, 0.5): the official data
 
 
 def test_sampler_is_deterministic_and_seed_dependent():
@@ -59,7 +60,7 @@ def test_tasks_split_and_to():
 @pytest.mark.parametrize("dim,n_ctx,eta", [(5, 10, 0.7), (10, 10, 8.0), (3, 25, -1.3)])
 def test_gd_layer_equals_one_gd_step_exactly(dim, n_ctx, eta):
     t = tasks64(batch=500, n_ctx=n_ctx, dim=dim, seed=dim)
-    w1 = eta / n_ctx * torch.einsum("bn,bnd->bd", t.y, t.x)          # w_1 = w_0 - eta grad L(w_0), w_0 = 0
+    w1 = eta / n_ctx * torch.einsum("bn,bnd->bd", t.y, t.x)  # w_1 = w_0 - eta grad L(w_0), w_0 = 0
     expected = (w1 * t.xq).sum(-1)
     with torch.no_grad():
         got = icl.gd_lsa(dim, n_ctx, [eta])(t.tokens)
@@ -71,7 +72,7 @@ def test_gd_stack_equals_multistep_gd_and_gdpp():
     t = tasks64(batch=300, n_ctx=8, dim=4, seed=5)
     etas = [3.0, 5.0, 2.0]
     w = torch.zeros(len(t), 4, dtype=F64)
-    for eta in etas:                                                 # plain GD in weight space
+    for eta in etas:  # plain GD in weight space
         grad = torch.einsum("bn,bnd->bd", torch.einsum("bnd,bd->bn", t.x, w) - t.y, t.x) / 8
         w = w - eta * grad
     expected = (w * t.xq).sum(-1)
@@ -79,7 +80,7 @@ def test_gd_stack_equals_multistep_gd_and_gdpp():
         stack, stack_pp = icl.gd_lsa(4, 8, etas)(t.tokens), icl.gd_lsa(4, 8, etas, [0.4, 0.2, 0.3])(t.tokens)
     assert float((stack - expected).abs().max()) < 1e-12
     assert float((icl.gd_predict(t.tokens, etas) - expected).abs().max()) < 1e-12
-    gammas = [0.4, 0.2, 0.3]                                         # GD++: attention and residual forms agree
+    gammas = [0.4, 0.2, 0.3]  # GD++: attention and residual forms agree
     diff = stack_pp - icl.gd_predict(t.tokens, etas, gammas)
     assert float(diff.abs().max()) < 1e-12
 
@@ -108,7 +109,7 @@ def test_readout_fast_path_equals_full_layer():
     q, k, v, p = (torch.randn(6, 6, generator=g, dtype=F64) for _ in range(4))
     h = t.tokens
     ctx = h[:, :-1]
-    scores = (h @ q.T) @ (ctx @ k.T).transpose(1, 2)                 # (B, T, N): (Q e_j).(K e_i)
+    scores = (h @ q.T) @ (ctx @ k.T).transpose(1, 2)  # (B, T, N): (Q e_j).(K e_i)
     attn = h + (scores @ (ctx @ v.T)) @ p.T
     torch.testing.assert_close(icl.lsa_layer(h, k.T @ q, p @ v), attn)
 
@@ -116,13 +117,14 @@ def test_readout_fast_path_equals_full_layer():
 @pytest.mark.parametrize("layers,tied", [(1, False), (2, True), (3, False)])
 def test_replicas_match_single_models(layers, tied):
     t = tasks64(batch=30, n_ctx=6, dim=3, seed=4)
-    m = icl.LinearSelfAttention(3, layers, tied=tied, replicas=4, init_scale=[0.5, 1.0, 2.0, 3.0],
-                                generator=gen(1), dtype=F64)
+    m = icl.LinearSelfAttention(
+        3, layers, tied=tied, replicas=4, init_scale=[0.5, 1.0, 2.0, 3.0], generator=gen(1), dtype=F64
+    )
     out = m(t.tokens)
     assert out.shape == (4, 30)
     for r in range(4):
         torch.testing.assert_close(out[r], m.replica(r)(t.tokens))
-    rep = t.tokens.expand(4, -1, -1, -1)                             # tokens given per replica
+    rep = t.tokens.expand(4, -1, -1, -1)  # tokens given per replica
     torch.testing.assert_close(m(rep), out)
     every = m(t.tokens, all_layers=True)
     assert every.shape == (layers, 4, 30)
@@ -130,7 +132,9 @@ def test_replicas_match_single_models(layers, tied):
 
 
 def test_init_scale_matches_variance_scaling():
-    m = icl.LinearSelfAttention(10, 1, replicas=400, init_scale=0.002, generator=gen(0), dtype=F64).requires_grad_(False)
+    m = icl.LinearSelfAttention(10, 1, replicas=400, init_scale=0.002, generator=gen(0), dtype=F64).requires_grad_(
+        False
+    )
     std = float(m.Q.std())
     assert abs(std / math.sqrt(0.002 / 11) - 1) < 0.02
     assert float(m.Q.abs().max()) <= 2 * math.sqrt(0.002 / 11) / 0.87962566103423978 + 1e-12
@@ -168,7 +172,7 @@ def test_optimal_eta_matches_brute_force_scan():
 
 def test_gd_predict_broadcasts_over_step_sizes():
     t = tasks64(batch=20, seed=8)
-    etas = torch.tensor([[1.0, 2.0], [3.0, 0.5]], dtype=F64)        # (steps, 2 settings)
+    etas = torch.tensor([[1.0, 2.0], [3.0, 0.5]], dtype=F64)  # (steps, 2 settings)
     out = icl.gd_predict(t.tokens, etas)
     assert out.shape == (2, 20)
     torch.testing.assert_close(out[1], icl.gd_predict(t.tokens, [2.0, 0.5]))
@@ -202,8 +206,9 @@ def test_query_sensitivity_of_gd_and_lsa():
 
 def test_cosines():
     a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
-    torch.testing.assert_close(icl.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [-1.0, -1.0]])),
-                               torch.tensor([1.0, -1.0]))
+    torch.testing.assert_close(
+        icl.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [-1.0, -1.0]])), torch.tensor([1.0, -1.0])
+    )
     assert abs(float(icl.identity_cosine(3.0 * torch.eye(4))) - 1) < 1e-7
     assert abs(float(icl.identity_cosine(-torch.eye(4))) + 1) < 1e-7
     assert abs(float(icl.identity_cosine(torch.tensor([[0.0, 1.0], [1.0, 0.0]])))) < 1e-7
@@ -214,17 +219,19 @@ def test_train_lsa_learns_and_is_deterministic():
     def run(steps, clip=None):
         g = gen(0)
         m = icl.LinearSelfAttention(5, 1, replicas=2, init_scale=0.002, generator=g)
-        h = icl.train_lsa(m, lambda n: icl.sample_regression(n * 128, 10, 5, g), steps, lr=1e-2, clip=clip,
-                          log_every=50)
+        h = icl.train_lsa(
+            m, lambda n: icl.sample_regression(n * 128, 10, 5, g), steps, lr=1e-2, clip=clip, log_every=50
+        )
         return m, h
+
     m, h = run(300)
     assert h["loss"].shape == (6, 2) and h["step"].tolist() == [0, 50, 100, 150, 200, 250]
     test = icl.sample_regression(4000, 10, 5, gen(99), dtype=F64)
     gd = float(icl.icl_loss(icl.gd_predict(test.tokens, [icl.optimal_eta(test)]), test.target))
     with torch.no_grad():
         trained = icl.icl_loss(m.double()(test.tokens), test.target)
-    assert float(trained.max()) < 1.1 * gd                          # the zero predictor is ~3 x gd here
+    assert float(trained.max()) < 1.1 * gd  # the zero predictor is ~3 x gd here
     _, h2 = run(60)
     assert torch.equal(h["loss"][:2], h2["loss"])
     _, h3 = run(60, clip=1e-3)
-    assert not torch.equal(h2["loss"][1:], h3["loss"][1:])           # clipping acts
+    assert not torch.equal(h2["loss"][1:], h3["loss"][1:])  # clipping acts

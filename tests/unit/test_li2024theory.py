@@ -1,5 +1,6 @@
 """Tests for theorylab.papers.li2024theory: the continual linear-regression task stream, the minimum-norm update and the
 forgetting / generalization bookkeeping."""
+
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ def test_ground_truths_and_signals():
     W, V = cl.ground_truths(4, 20, (3,), generator=gen())
     assert W.shape == (3, 4, 20) and V.shape == (3, 4, 20) and W.dtype == F64
     eye = torch.eye(4, dtype=F64).expand(3, 4, 4)
-    torch.testing.assert_close(V @ V.transpose(1, 2), eye)          # orthonormal signals
+    torch.testing.assert_close(V @ V.transpose(1, 2), eye)  # orthonormal signals
     with pytest.raises(ValueError):
         cl.ground_truths(5, 4)
 
@@ -40,10 +41,10 @@ def test_min_norm_update_interpolates_and_moves_least():
     w = torch.randn(6, 10, generator=g, dtype=F64)
     y = torch.randn(6, 3, generator=g, dtype=F64)
     w1 = cl.min_norm_update(w, X, y)
-    torch.testing.assert_close((X.transpose(1, 2) @ w1[..., None])[..., 0], y)    # fits the task
+    torch.testing.assert_close((X.transpose(1, 2) @ w1[..., None])[..., 0], y)  # fits the task
     P = cl.projector(X)
     torch.testing.assert_close(P @ P, P)
-    torch.testing.assert_close((P @ (w1 - w)[..., None])[..., 0], w1 - w)        # the move lies in span(X)
+    torch.testing.assert_close((P @ (w1 - w)[..., None])[..., 0], w1 - w)  # the move lies in span(X)
     # with y = X^T w_n, the error is projected off span(X)
     wn = torch.randn(6, 10, generator=g, dtype=F64)
     w2 = cl.min_norm_update(w, X, (X.transpose(1, 2) @ wn[..., None])[..., 0])
@@ -65,11 +66,14 @@ def test_tracker_matches_brute_force():
         y = (X.transpose(1, 2) @ W[torch.arange(B), n][..., None])[..., 0]
         w[torch.arange(B), m] = cl.min_norm_update(w[torch.arange(B), m], X, y)
         F, G = tr.record(m, n, w)
-        hist_m.append(m); hist_n.append(n); snaps.append(w.clone())
+        hist_m.append(m)
+        hist_n.append(n)
+        snaps.append(w.clone())
         after.append(((w[torch.arange(B), m] - W[torch.arange(B), n]) ** 2).sum(-1))
         # brute force over the history
-        err_now = torch.stack([((w[torch.arange(B), hist_m[k]] - W[torch.arange(B), hist_n[k]]) ** 2).sum(-1)
-                               for k in range(t + 1)])
+        err_now = torch.stack(
+            [((w[torch.arange(B), hist_m[k]] - W[torch.arange(B), hist_n[k]]) ** 2).sum(-1) for k in range(t + 1)]
+        )
         torch.testing.assert_close(G, err_now.mean(0))
         if t == 0:
             torch.testing.assert_close(F, torch.zeros(B, dtype=F64))
@@ -92,7 +96,8 @@ def test_tracker_can_skip_metrics():
         if part is None:
             assert t % 4 != 3
         else:
-            torch.testing.assert_close(part[0], full[0]); torch.testing.assert_close(part[1], full[1])
+            torch.testing.assert_close(part[0], full[0])
+            torch.testing.assert_close(part[1], full[1])
     torch.testing.assert_close(a.counts, b.counts)
 
 
@@ -107,4 +112,4 @@ def test_single_expert_on_one_truth_converges_without_forgetting():
         y = (X.transpose(1, 2) @ W[:, 0, :, None])[..., 0]
         w[:, 0] = cl.min_norm_update(w[:, 0], X, y)
         F, G = tr.record(zero, zero, w)
-    assert float(G) < 1e-6 and float(F) <= 1e-12          # repeated tasks of one truth: error only shrinks
+    assert float(G) < 1e-6 and float(F) <= 1e-12  # repeated tasks of one truth: error only shrinks

@@ -29,8 +29,15 @@ def test_first_crossing_interpolates():
 def test_train_minimises_a_quadratic_and_logs():
     w = torch.zeros(3, requires_grad=True)
     target = torch.tensor([1.0, -2.0, 0.5])
-    hist = train([w], lambda step: ((w - target) ** 2).sum(), steps=200, optimizer="sgd", lr=0.1, log_every=50,
-                 evaluate=lambda step: {"dist": float((w - target).norm())})
+    hist = train(
+        [w],
+        lambda step: ((w - target) ** 2).sum(),
+        steps=200,
+        optimizer="sgd",
+        lr=0.1,
+        log_every=50,
+        evaluate=lambda step: {"dist": float((w - target).norm())},
+    )
     arr = hist.as_arrays()
     assert list(arr["steps"]) == [0, 50, 100, 150, 200]
     assert arr["loss"][-1] < 1e-10 and arr["dist"][-1] < 1e-5

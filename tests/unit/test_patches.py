@@ -39,7 +39,7 @@ def test_forward_matches_a_loop_and_batches():
     data = patches.sample(7, 6, 2.0, generator=g)
     W = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
     a = torch.randn(3, 4, generator=g, dtype=torch.float64)
-    f = patches.forward(W, a, data.X)                     # (3, 7): three configurations at once
+    f = patches.forward(W, a, data.X)  # (3, 7): three configurations at once
     for b in range(3):
         for i in range(7):
             ref = sum(a[b, r] * sum(torch.relu(W[b, r] @ data.X[i, p]) for p in range(2)) for r in range(4))
@@ -63,8 +63,8 @@ def test_trackers():
     g = torch.Generator().manual_seed(5)
     data = patches.sample(6, 10, 4.0, generator=g)
     W = torch.zeros(2, 10, dtype=torch.float64)
-    W[0] = data.mu[0] / 4.0 * 3.0            # filter 0: 3 units along the signal
-    W[1] = data.xi[2]                        # filter 1: a copy of example 2's noise
+    W[0] = data.mu[0] / 4.0 * 3.0  # filter 0: 3 units along the signal
+    W[1] = data.xi[2]  # filter 1: a copy of example 2's noise
     s = patches.learning_summary(W, data)
     assert float(s["signal"]) == pytest.approx(3.0)
     na = patches.noise_alignment(W, data.xi)

@@ -1,4 +1,5 @@
 """theorylab.prompts (task samplers) and theorylab.baselines (classical in-context learners)."""
+
 import math
 
 import pytest
@@ -46,7 +47,7 @@ def test_least_squares_ridge_and_gd_agree_in_their_limits():
     preds = bl.gd(t.x, t.y, xq, steps=3000, eta=0.5)
     assert preds.shape == (3001, 8, 3) and bool((preds[0] == 0).all())
     assert torch.allclose(preds[-1], truth, atol=1e-6)
-    one = bl.gd(t.x, t.y, xq[:, 0], steps=1, eta=0.3)[1]     # one step: (eta/N) sum_i y_i x_i.x_q
+    one = bl.gd(t.x, t.y, xq[:, 0], steps=1, eta=0.3)[1]  # one step: (eta/N) sum_i y_i x_i.x_q
     manual = 0.3 / 20 * torch.einsum("bn,bnd,bd->b", t.y, t.x, xq[:, 0])
     assert torch.allclose(one, manual)
 
@@ -86,7 +87,12 @@ def test_nearest_neighbor_and_gp_posterior():
     assert mean.shape == (2, 2) and bool((var > 0.01 - 1e-9).all()) and bool((var < 1.01 + 1e-9).all())
     # with one context point the posterior is the 1-d Gaussian conditioning formula
     k01 = math.exp(-0.5 * (0.3 / 0.5) ** 2)
-    m, v = bl.gp_posterior(torch.tensor([[[0.2]]], dtype=torch.float64), torch.tensor([[1.5]], dtype=torch.float64),
-                           torch.tensor([[0.5]], dtype=torch.float64), lengthscale=0.5, noise_std=0.1)
+    m, v = bl.gp_posterior(
+        torch.tensor([[[0.2]]], dtype=torch.float64),
+        torch.tensor([[1.5]], dtype=torch.float64),
+        torch.tensor([[0.5]], dtype=torch.float64),
+        lengthscale=0.5,
+        noise_std=0.1,
+    )
     assert math.isclose(float(m), k01 * 1.5 / 1.01, rel_tol=1e-12)
-    assert math.isclose(float(v), 1.01 - k01 ** 2 / 1.01, rel_tol=1e-12)
+    assert math.isclose(float(v), 1.01 - k01**2 / 1.01, rel_tol=1e-12)

@@ -1,4 +1,5 @@
 """Unit tests of theorylab.papers.saxe2014exact: data, initialisers, batched GD and the exact mode dynamics."""
+
 import numpy as np
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_orthogonal_init_singular_values():
         sv = torch.linalg.svdvals(W)
         assert torch.allclose(sv, torch.full_like(sv, 1.3), atol=1e-12)
     sv = torch.linalg.svdvals(dl.end_to_end(Ws))
-    assert torch.allclose(sv, torch.full_like(sv, 1.3 ** 3), atol=1e-10)
+    assert torch.allclose(sv, torch.full_like(sv, 1.3**3), atol=1e-10)
 
 
 def test_gaussian_init_scale():
@@ -100,7 +101,7 @@ def test_batched_training_equals_unbatched():
     lrs = torch.tensor([0.01, 0.05, 0.1], dtype=F64)
     both = dl.train_gd(Ws, d["Sigma31"], lrs, 50, U=d["U"], V=d["V"])
     for b in range(3):
-        one = dl.train_gd([W[b:b + 1] for W in Ws], d["Sigma31"], float(lrs[b]), 50, U=d["U"], V=d["V"])
+        one = dl.train_gd([W[b : b + 1] for W in Ws], d["Sigma31"], float(lrs[b]), 50, U=d["U"], V=d["V"])
         assert torch.allclose(both["loss"][:, b], one["loss"][:, 0], rtol=1e-12, atol=1e-14)
         assert torch.allclose(both["modes"][:, b], one["modes"][:, 0], rtol=1e-12, atol=1e-14)
         for Wb, Wo in zip(both["Ws"], one["Ws"]):
@@ -136,7 +137,7 @@ def test_three_layer_simulation_follows_analytic_curves():
     s, u0, lr = np.array([3.0, 1.5, 0.75]), 1e-4, 0.002
     out = _decoupled_run(2, list(s), u0, lr, 9000)
     sim = out["modes"][:, 0].numpy()
-    theory = dl.mode_strength(out["t"][:, None], s, u0, tau=1 / lr)   # tau = 1/lr for our loss
+    theory = dl.mode_strength(out["t"][:, None], s, u0, tau=1 / lr)  # tau = 1/lr for our loss
     assert np.max(np.abs(sim - theory) / s) < 0.01
     th = dl.crossing_times(out["modes"][:, 0], out["t"], s / 2)
     assert np.allclose(th, dl.half_time(s, u0, tau=1 / lr), rtol=0.01)
@@ -183,11 +184,12 @@ def test_deep_time_to():
 def test_adaptive_gradient_flow_follows_theory(depth, rtol):
     s, u0 = np.array([2.0, 0.5]), 1e-3
     d = dl.svd_regression(list(s), n_in=4, n_out=3, generator=gen())
-    Ws = dl.decoupled_init(d["U"], d["V"], torch.full((2,), u0, dtype=F64), [4] + [5] * (depth - 1) + [3],
-                           batch=1, generator=gen(1))
+    Ws = dl.decoupled_init(
+        d["U"], d["V"], torch.full((2,), u0, dtype=F64), [4] + [5] * (depth - 1) + [3], batch=1, generator=gen(1)
+    )
     t_end = float(dl.deep_time_to(0.98 * s[-1], s[-1], u0, depth))
     out = dl.train_flow(Ws, d["Sigma31"], t_end, U=d["U"], V=d["V"])
-    assert out["t"].shape[0] < 5000          # the plateaus cost few steps
+    assert out["t"].shape[0] < 5000  # the plateaus cost few steps
     t = out["t"][:, 0].numpy()
     assert t[-1] == pytest.approx(t_end)
     # deep transitions are steep: compare timings (half-times), and the end point

@@ -13,7 +13,9 @@ def test_lr_factor_schedules():
     assert training.lr_factor(5, 100) == 1.0
     assert training.lr_factor(0, 100, "cosine") == 1.0 and abs(training.lr_factor(100, 100, "cosine")) < 1e-12
     assert training.lr_factor(0, 100, "warmup_cosine", warmup=0.1) == pytest.approx(0.1)
-    assert training.lr_factor(9, 100, "warmup_cosine", warmup=0.1) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.09)))
+    assert training.lr_factor(9, 100, "warmup_cosine", warmup=0.1) == pytest.approx(
+        0.5 * (1 + math.cos(math.pi * 0.09))
+    )
     with pytest.raises(ValueError, match="schedule must be one of"):
         training.lr_factor(0, 10, "linear")
 
@@ -22,8 +24,15 @@ def test_train_fits_least_squares_with_a_schedule_and_clipping():
     g = torch.Generator().manual_seed(0)
     X, w = torch.randn(64, 3, generator=g), torch.tensor([1.0, -2.0, 0.5])
     p = torch.zeros(3, requires_grad=True)
-    hist = training.train([p], lambda s: ((X @ p - X @ w) ** 2).mean(), 300, lr=0.1, schedule="warmup_cosine",
-                          clip_norm=10.0, log_every=50)
+    hist = training.train(
+        [p],
+        lambda s: ((X @ p - X @ w) ** 2).mean(),
+        300,
+        lr=0.1,
+        schedule="warmup_cosine",
+        clip_norm=10.0,
+        log_every=50,
+    )
     assert hist.loss[-1] < 1e-3 * hist.loss[0]
     assert torch.allclose(p.detach(), w, atol=1e-2)
 
@@ -52,8 +61,9 @@ def test_generic_metrics():
     x = np.array([1.0, 2.0, 4.0, 8.0])
     assert metrics.loglog_slope(x, 3 * x**-2) == pytest.approx(-2.0)
     a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
-    assert torch.allclose(metrics.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [0.0, 1.0]])),
-                          torch.tensor([1.0, 2**-0.5]))
+    assert torch.allclose(
+        metrics.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [0.0, 1.0]])), torch.tensor([1.0, 2**-0.5])
+    )
     logits, y = torch.tensor([[2.0, 0.0]]), torch.tensor([0])
     assert float(metrics.cross_entropy(logits, y)) == pytest.approx(math.log(1 + math.exp(-2.0)))
 

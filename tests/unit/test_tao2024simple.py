@@ -1,5 +1,6 @@
 """Unit tests for theorylab.papers.tao2024simple: AdaGrad++ / Adam++ (step-size rule by hand, convergence without tuning,
 state_dict, parameter groups) and the batched grid runner (equal to the torch optimisers copy by copy)."""
+
 import io
 import math
 
@@ -97,7 +98,7 @@ def test_adagradpp_is_adagrad_with_lr_eta():
 def test_converges_on_a_quadratic_at_any_scale_without_tuning(cls, scale):
     """The same defaults (eps = 1e-8) solve an ill-conditioned quadratic whose solution is at distance 1e-2 .. 1e2."""
     d = 20
-    h = torch.logspace(-1, 1, d, dtype=F64)                      # curvatures 0.1 .. 10
+    h = torch.logspace(-1, 1, d, dtype=F64)  # curvatures 0.1 .. 10
     c = scale * torch.randn(d, generator=gen(3), dtype=F64)
     p = torch.zeros(d, dtype=F64, requires_grad=True)
     opt = cls([p])
@@ -115,14 +116,16 @@ def test_logistic_regression_reaches_the_optimum(cls):
     g = gen(4)
     X = torch.randn(200, 5, generator=g, dtype=F64)
     y = (X @ torch.randn(5, generator=g, dtype=F64) + 0.5 * torch.randn(200, generator=g, dtype=F64) > 0).to(F64)
-    loss = lambda w: torch.nn.functional.binary_cross_entropy_with_logits(X @ w, y) + 0.01 * (w ** 2).sum()
+    loss = lambda w: torch.nn.functional.binary_cross_entropy_with_logits(X @ w, y) + 0.01 * (w**2).sum()
     w_star = torch.zeros(5, dtype=F64, requires_grad=True)
     lb = torch.optim.LBFGS([w_star], max_iter=200, tolerance_grad=1e-12, line_search_fn="strong_wolfe")
+
     def closure():
         lb.zero_grad()
         out = loss(w_star)
         out.backward()
         return out
+
     lb.step(closure)
     f_star = float(loss(w_star).detach())
     w = torch.zeros(5, dtype=F64, requires_grad=True)
@@ -141,21 +144,24 @@ def test_state_dict_round_trip(cls):
     def make():
         torch.manual_seed(0)
         return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+
     X = torch.randn(32, 4, generator=gen(5), dtype=F64)
     y = torch.randn(32, 1, generator=gen(6), dtype=F64)
+
     def train(model, opt, n):
         for _ in range(n):
             opt.zero_grad()
             ((model(X) - y) ** 2).mean().backward()
             opt.step()
+
     a = make()
     oa = cls(a.parameters(), eps=1e-3)
     train(a, oa, 10)
     b = make()
     b.load_state_dict(a.state_dict())
-    ob = cls(b.parameters(), eps=0.5)                # different settings, overwritten by the loaded state
+    ob = cls(b.parameters(), eps=0.5)  # different settings, overwritten by the loaded state
     buf = io.BytesIO()
-    torch.save(oa.state_dict(), buf)                 # a real round trip (no tensors shared with oa)
+    torch.save(oa.state_dict(), buf)  # a real round trip (no tensors shared with oa)
     buf.seek(0)
     ob.load_state_dict(torch.load(buf))
     assert ob.eta() == oa.eta() and ob.param_groups[0]["eps"] == 1e-3
@@ -171,8 +177,10 @@ def test_param_groups_are_independent_runs(cls):
     w1 = torch.randn(3, 4, generator=gen(7), dtype=F64)
     w2 = torch.randn(4, generator=gen(8), dtype=F64)
     X = torch.randn(16, 3, generator=gen(9), dtype=F64)
+
     def loss(a, b):
         return ((X @ a).tanh() @ b).pow(2).mean() + (a.sum() - 1) ** 2
+
     a1, b1 = w1.clone().requires_grad_(True), w2.clone().requires_grad_(True)
     a2, b2 = w1.clone().requires_grad_(True), w2.clone().requires_grad_(True)
     both = cls([{"params": [a1], "eps": 1e-3}, {"params": [b1], "eps": 1e-5, "lr": 0.5}])
@@ -208,20 +216,26 @@ def _mlp_problem(K):
     y = torch.randn(24, generator=g, dtype=F64)
     W0 = torch.randn(3, 5, generator=g, dtype=F64)
     v0 = torch.randn(5, generator=g, dtype=F64)
+
     def single(W, v):
         return (((X @ W).tanh() @ v - y) ** 2).mean()
+
     def batched(ps, t):
         W, v = ps
         return ((torch.einsum("nd,kdh->knh", X, W).tanh() @ v.unsqueeze(-1)).squeeze(-1) - y).pow(2).mean(1)
+
     return single, batched, optim.stack_copies([W0, v0], K), (W0, v0)
 
 
-@pytest.mark.parametrize("kind,settings", [
-    ("adam", dict(lr=[1e-3, 1e-2, 1e-1])),
-    ("adagrad", dict(lr=[1e-2, 1e-1, 1.0])),
-    ("adam++", dict(eps=[1e-8, 1e-4, 1e-2])),
-    ("adagrad++", dict(eps=[1e-8, 1e-4, 1e-2])),
-])
+@pytest.mark.parametrize(
+    "kind,settings",
+    [
+        ("adam", dict(lr=[1e-3, 1e-2, 1e-1])),
+        ("adagrad", dict(lr=[1e-2, 1e-1, 1.0])),
+        ("adam++", dict(eps=[1e-8, 1e-4, 1e-2])),
+        ("adagrad++", dict(eps=[1e-8, 1e-4, 1e-2])),
+    ],
+)
 def test_run_batched_equals_the_optimisers(kind, settings):
     K, steps = 3, 12
     single, batched, stacked, (W0, v0) = _mlp_problem(K)
@@ -252,12 +266,13 @@ def test_run_batched_equals_the_optimisers(kind, settings):
 def test_run_batched_evaluate_and_case2():
     K = 2
     _, batched, stacked, _ = _mlp_problem(K)
-    out = optim.run_batched("adam++", batched, stacked, 10, eps=1e-6, amsgrad=False,
-                            evaluate=lambda ps: batched(ps, 0), log_every=4)
+    out = optim.run_batched(
+        "adam++", batched, stacked, 10, eps=1e-6, amsgrad=False, evaluate=lambda ps: batched(ps, 0), log_every=4
+    )
     assert out["eval_steps"].tolist() == [0, 4, 8, 10]
     assert out["eval"].shape == (4, K)
     torch.testing.assert_close(out["eval"][0], out["loss"][0])
-    assert torch.all(out["eta"][1:] >= out["eta"][:-1])          # eta_t never decreases
+    assert torch.all(out["eta"][1:] >= out["eta"][:-1])  # eta_t never decreases
     assert torch.all(out["eta"][0] == 1e-6)
 
 

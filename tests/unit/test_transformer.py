@@ -1,4 +1,5 @@
 """theorylab.transformer: shapes, masks, determinism, and that it learns a trivial in-context task."""
+
 import pytest
 import torch
 
@@ -30,7 +31,7 @@ def test_shapes_hidden_states_and_causality(attention, mlp, norm):
     assert out.shape == (5, 6, 2) and len(states) == 4 and states[-1].shape == (5, 6, 16)
     assert all(w.shape == (5, 2, 6, 6) for w in net.attention_maps())
     x2 = x.clone()
-    x2[:, 4:] += 1.0                                    # changing later tokens leaves earlier outputs alone
+    x2[:, 4:] += 1.0  # changing later tokens leaves earlier outputs alone
     assert torch.allclose(net(x2, causal_mask(6))[:, :4], out[:, :4], atol=1e-6)
     with pytest.raises(ValueError, match="max_len"):
         net(torch.randn(1, 9, 3))
@@ -61,7 +62,9 @@ def test_learns_to_copy_the_context_mean():
         v = torch.randn(64, 1, 1, generator=g) + 0.1 * torch.randn(64, 9, 1, generator=g)
         tokens = v.expand(64, 9, 1).clone()
         tokens[:, :8] += 0.1 * torch.randn(64, 8, 1, generator=g)
-        tokens[:, 8] = 0.0                             # the query token carries no value
+        tokens[:, 8] = 0.0  # the query token carries no value
         loss = (net(tokens, mask)[:, 8, 0] - tokens[:, :8, 0].mean(1)).pow(2).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     assert float(loss.detach()) < 0.02

@@ -1,4 +1,5 @@
 """``python -m theorylab.book COMMAND``: run chapters, sync setup cells, write the status page."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,23 +27,42 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="execute chapters with papermill and record their claims and timings")
-    r.add_argument("targets", nargs="*", default=["all"],
-                   help="all | partN | a part folder | a paper id | a notebook path (default: all)")
+    r.add_argument(
+        "targets",
+        nargs="*",
+        default=["all"],
+        help="all | partN | a part folder | a paper id | a notebook path (default: all)",
+    )
     r.add_argument("--scale", default="ci", help="ci | full (default ci)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     r.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0, 0-4 or 0,3,7 (default 0)")
     r.add_argument("--workers", type=int, default=1, help="parallel papermill processes (default 1)")
-    r.add_argument("--store", action="store_true",
-                   help="write the cleaned seed-0 ci outputs back into chapters/ (the canonical stored run)")
-    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a chapter-specific parameter (unknown names are rejected)")
+    r.add_argument(
+        "--store",
+        action="store_true",
+        help="write the cleaned seed-0 ci outputs back into chapters/ (the canonical stored run)",
+    )
+    r.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a chapter-specific parameter (unknown names are rejected)",
+    )
     r.add_argument("--out", type=Path, default=None, help="folder for executed copies (default _build/runs)")
     r.add_argument("--no-record", action="store_true", help="do not write data/runs records")
-    r.add_argument("--fresh-only", action="store_true",
-                   help="skip chapters whose stored run is current (same code cells, theorylab sources, torch)")
+    r.add_argument(
+        "--fresh-only",
+        action="store_true",
+        help="skip chapters whose stored run is current (same code cells, theorylab sources, torch)",
+    )
 
-    k = sub.add_parser("calibrate", help="run a chapter on seeds 0-19 (seed 0 stored), write data/calibration/<id>.json "
-                                         "and print each claim's calibration (seeds 0-9) and held-out pass rate (10-19)")
+    k = sub.add_parser(
+        "calibrate",
+        help="run a chapter on seeds 0-19 (seed 0 stored), write data/calibration/<id>.json "
+        "and print each claim's calibration (seeds 0-9) and held-out pass rate (10-19)",
+    )
     k.add_argument("target", help="a paper id")
     k.add_argument("--workers", type=int, default=1)
     k.add_argument("--report-only", action="store_true", help="recompute from the existing records, run nothing")
@@ -61,9 +81,19 @@ def main(argv=None) -> int:
         from .runner import RunnerError, parse_params, run
 
         try:
-            results = run(root, a.targets, scale=a.scale, device=a.device, seeds=a.seeds, workers=a.workers,
-                          store=a.store, params=parse_params(a.param), out_dir=a.out,
-                          write_records=not a.no_record, fresh_only=a.fresh_only)
+            results = run(
+                root,
+                a.targets,
+                scale=a.scale,
+                device=a.device,
+                seeds=a.seeds,
+                workers=a.workers,
+                store=a.store,
+                params=parse_params(a.param),
+                out_dir=a.out,
+                write_records=not a.no_record,
+                fresh_only=a.fresh_only,
+            )
         except RunnerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -60,8 +60,13 @@ def analyse(record: dict) -> dict:
             hit = [c for c in runs[str(s)]["claims"] if c["name"] == name]
             per[s] = hit[0] if hit else None
         first = per[0]
-        row = {"name": name, "role": first.get("role", "supporting"), "status": first["status"],
-               "op": first["op"], "threshold": first["threshold"]}
+        row = {
+            "name": name,
+            "role": first.get("role", "supporting"),
+            "status": first["status"],
+            "op": first["op"],
+            "threshold": first["threshold"],
+        }
         if first["op"] is None:  # skipped at this scale
             row["ok"] = True
             rows.append(row)
@@ -71,9 +76,15 @@ def analyse(record: dict) -> dict:
         st = _stats(cal)
         margin = _margin(cal, first["op"], first["threshold"])
         held_pass = sum(bool(h and h["passed"]) for h in held)
-        row.update(calib_mean=_num(st["mean"]), calib_sd=_num(st["sd"]), calib_min=_num(st["min"]),
-                   calib_max=_num(st["max"]), margin_sd=_num(margin), heldout_pass=held_pass,
-                   values={str(s): (per[s] or {}).get("value") for s in per})
+        row.update(
+            calib_mean=_num(st["mean"]),
+            calib_sd=_num(st["sd"]),
+            calib_min=_num(st["min"]),
+            calib_max=_num(st["max"]),
+            margin_sd=_num(margin),
+            heldout_pass=held_pass,
+            values={str(s): (per[s] or {}).get("value") for s in per},
+        )
         checked = first["status"] in ("PASS", "FAIL")
         flags = []
         if checked and margin < MIN_MARGIN:
@@ -83,9 +94,12 @@ def analyse(record: dict) -> dict:
         if first.get("control"):
             cvals = [per[s]["control_value"] for s in per if per[s] and per[s].get("control_value") is not None]
             cpass = sum(bool(per[s] and per[s].get("control_passed")) for s in per)
-            row.update(control=first["control"], control_mean=_num(_stats(cvals)["mean"]),
-                       control_margin_sd=_num(-_margin(cvals, first["op"], first["threshold"])),
-                       control_passes=cpass)
+            row.update(
+                control=first["control"],
+                control_mean=_num(_stats(cvals)["mean"]),
+                control_margin_sd=_num(-_margin(cvals, first["op"], first["threshold"])),
+                control_passes=cpass,
+            )
             if cpass:
                 flags.append(f"the rival's control passes the rule on {cpass} of 20 seeds")
         row["flags"] = flags
@@ -94,43 +108,58 @@ def analyse(record: dict) -> dict:
     verdicts = {s: verdict_of(runs[s]["claims"]) for s in runs if int(s) in CALIBRATION_SEEDS + HELDOUT_SEEDS}
     held_ok = sum(runs[str(s)]["status"] == "ok" for s in HELDOUT_SEEDS)
     return {
-        "paper": record["paper"], "chapter": record.get("chapter"), "code_hash": code_hash, "lib_hash": lib_hash,
-        "calibration_seeds": list(CALIBRATION_SEEDS), "heldout_seeds": list(HELDOUT_SEEDS),
+        "paper": record["paper"],
+        "chapter": record.get("chapter"),
+        "code_hash": code_hash,
+        "lib_hash": lib_hash,
+        "calibration_seeds": list(CALIBRATION_SEEDS),
+        "heldout_seeds": list(HELDOUT_SEEDS),
         "calibration_pass": sum(runs[str(s)]["status"] == "ok" for s in CALIBRATION_SEEDS),
-        "heldout_pass": held_ok, "verdict": verdicts["0"],
+        "heldout_pass": held_ok,
+        "verdict": verdicts["0"],
         "verdict_stable": len(set(verdicts.values())) == 1,
-        "seconds_seed0": runs["0"]["seconds"], "claims": rows,
+        "seconds_seed0": runs["0"]["seconds"],
+        "claims": rows,
         "ok": all(r["ok"] for r in rows) and held_ok == len(HELDOUT_SEEDS),
     }
 
 
 def table(summary: dict) -> str:
-    lines = [f"paper {summary['paper']}: verdict {summary['verdict']!r} "
-             f"(same on every seed: {summary['verdict_stable']}); runs ok: calibration "
-             f"{summary['calibration_pass']}/10, held-out {summary['heldout_pass']}/10"]
+    lines = [
+        f"paper {summary['paper']}: verdict {summary['verdict']!r} "
+        f"(same on every seed: {summary['verdict_stable']}); runs ok: calibration "
+        f"{summary['calibration_pass']}/10, held-out {summary['heldout_pass']}/10"
+    ]
     lines.append(f"{'claim':60} {'role':10} {'status':14} {'mean':>10} {'sd':>9} {'thr':>9} {'margin':>7} held")
     for r in summary["claims"]:
         if r["op"] is None:
             lines.append(f"{r['name'][:60]:60} {r['role']:10} {r['status']:14} (skipped at ci)")
             continue
         m = r["margin_sd"]
-        lines.append(f"{r['name'][:60]:60} {r['role']:10} {r['status']:14} {r['calib_mean']:10.4g} "
-                     f"{r['calib_sd']:9.3g} {r['threshold']:9.4g} {('inf' if m is None else f'{m:.1f}'):>7} "
-                     f"{r['heldout_pass']}/10")
+        lines.append(
+            f"{r['name'][:60]:60} {r['role']:10} {r['status']:14} {r['calib_mean']:10.4g} "
+            f"{r['calib_sd']:9.3g} {r['threshold']:9.4g} {('inf' if m is None else f'{m:.1f}'):>7} "
+            f"{r['heldout_pass']}/10"
+        )
         if r.get("control"):
             cm = r["control_margin_sd"]
-            lines.append(f"    control {r['control']}: mean {r['control_mean']:.4g}, fails by "
-                         f"{'inf' if cm is None else f'{cm:.1f}'} sd, passes on {r['control_passes']}/20 seeds")
+            lines.append(
+                f"    control {r['control']}: mean {r['control_mean']:.4g}, fails by "
+                f"{'inf' if cm is None else f'{cm:.1f}'} sd, passes on {r['control_passes']}/20 seeds"
+            )
         for f in r.get("flags", []):
             lines.append(f"    FLAG: {f}")
-    lines.append("calibration OK" if summary["ok"] else "calibration FLAGGED: fix the statistic, or declare the "
-                 "claim not reproduced with its reason")
+    lines.append(
+        "calibration OK"
+        if summary["ok"]
+        else "calibration FLAGGED: fix the statistic, or declare the claim not reproduced with its reason"
+    )
     return "\n".join(lines)
 
 
 def calibrate(root: Path, target: str, *, workers: int = 1, report_only: bool = False, echo=print) -> int:
-    from .runner import RunnerError, run, select
     from .paths import paper_id
+    from .runner import RunnerError, run, select
 
     try:
         (nb,) = select(root, [target])
@@ -139,8 +168,16 @@ def calibrate(root: Path, target: str, *, workers: int = 1, report_only: bool = 
         return 2
     pid = paper_id(nb)
     if not report_only:
-        run(root, [str(pid)], scale="ci", device="cpu", seeds=list(CALIBRATION_SEEDS + HELDOUT_SEEDS),
-            workers=workers, store=True, echo=echo)
+        run(
+            root,
+            [str(pid)],
+            scale="ci",
+            device="cpu",
+            seeds=list(CALIBRATION_SEEDS + HELDOUT_SEEDS),
+            workers=workers,
+            store=True,
+            echo=echo,
+        )
     record = json.loads((root / "data" / "runs" / "ci" / f"{pid:03d}.json").read_text())
     summary = analyse(record)
     out = root / "data" / "calibration" / f"{pid:03d}.json"

@@ -3,6 +3,7 @@
 ``python -m theorylab.book import-catalog PATH`` reads the research catalog (a JSON list with one
 entry per paper) and writes both files; only metadata is kept, never the research notes.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,32 @@ from typing import Dict, List
 
 EXTRA_MARK = "% ---- Further references (hand-maintained; kept by import-catalog) ----"
 KEEP = ("id", "title", "authors", "year", "venue", "arxiv", "official_code", "part", "part_number", "fidelity")
-STOP = {"a", "an", "the", "on", "of", "in", "to", "for", "and", "via", "with", "from", "is", "are", "do", "can", "why",
-        "how", "what", "when", "towards", "toward", "beyond", "learning"}
+STOP = {
+    "a",
+    "an",
+    "the",
+    "on",
+    "of",
+    "in",
+    "to",
+    "for",
+    "and",
+    "via",
+    "with",
+    "from",
+    "is",
+    "are",
+    "do",
+    "can",
+    "why",
+    "how",
+    "what",
+    "when",
+    "towards",
+    "toward",
+    "beyond",
+    "learning",
+}
 
 
 def _ascii(s: str) -> str:
@@ -66,8 +91,7 @@ def bib_entry(p: dict) -> str:
     if p.get("venue"):
         fields.append(("note", _bib_escape(p["venue"])))
     if p.get("arxiv"):
-        fields += [("eprint", p["arxiv"]), ("archiveprefix", "arXiv"),
-                   ("url", f"https://arxiv.org/abs/{p['arxiv']}")]
+        fields += [("eprint", p["arxiv"]), ("archiveprefix", "arXiv"), ("url", f"https://arxiv.org/abs/{p['arxiv']}")]
     body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields)
     return f"@misc{{{p['bibkey']},\n{body}\n}}\n"
 

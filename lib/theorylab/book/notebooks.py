@@ -1,4 +1,5 @@
 """Reading, cleaning and syncing chapter notebooks (JSON only; nothing is executed here)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
-SETUP_TAG = "setup"          # first code cell: installs theorylab where it is missing
+SETUP_TAG = "setup"  # first code cell: installs theorylab where it is missing
 PROVENANCE_TAG = "provenance"  # markdown cell the runner rewrites with the stored run's facts
 CLAIMS_MARK = "NBVAL_CHECK_OUTPUT"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -61,10 +62,10 @@ def setup_cell_source(url: str, branch: str) -> str:
         "# Jupyter server). In a local checkout or the book's runner it is already installed and this does nothing.\n"
         "import importlib.util, subprocess, sys\n"
         "\n"
-        "if importlib.util.find_spec(\"theorylab\") is None:\n"
-        f"    print(\"Installing theorylab from {url} ({branch}); PyTorch is not touched.\")\n"
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f"                    \"theorylab @ git+{url}.git@{branch}\"], check=True)\n"
+        'if importlib.util.find_spec("theorylab") is None:\n'
+        f'    print("Installing theorylab from {url} ({branch}); PyTorch is not touched.")\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        f'                    "theorylab @ git+{url}.git@{branch}"], check=True)\n'
     )
 
 

@@ -1,4 +1,5 @@
 """Where things are in a checkout of the book."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,13 +5,13 @@ and every claim in ``data/runs/<scale>/<paper id>.json``.
 A failing chapter is reported with its chapter, cell and error; the others run on and keep their
 results; the exit status is then non-zero.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -33,6 +33,8 @@ KERNEL_START_TRIES = 3
 def _kernel_start_failure(exc: BaseException) -> bool:
     text = f"{type(exc).__name__}: {exc}"
     return "kernel_info" in text or "Address already in use" in text or "ZMQError" in text
+
+
 BASE_PARAMS = ("scale", "seed", "device")
 
 
@@ -42,14 +44,14 @@ class RunnerError(ValueError):
 
 @dataclass
 class Job:
-    notebook: str          # absolute path
-    rel: str               # path relative to the book root
+    notebook: str  # absolute path
+    rel: str  # path relative to the book root
     seed: int
     scale: str
     device: str
     params: Dict[str, object]
-    output: str            # where the executed notebook goes
-    store: bool            # write the cleaned result back into chapters/
+    output: str  # where the executed notebook goes
+    store: bool  # write the cleaned result back into chapters/
 
 
 @dataclass
@@ -60,16 +62,16 @@ class Result:
     scale: str
     device: str
     seconds: float
-    status: str            # "ok" | "error"
+    status: str  # "ok" | "error"
     commit: str
     date: str
     claims: List[dict] = field(default_factory=list)
     error: Optional[dict] = None
     over_budget: bool = False
-    code_hash: str = ""     # the chapter's code cells (see deps.code_hash)
-    lib_hash: str = ""      # the theorylab sources it uses (see deps.lib_hash)
-    torch: str = ""         # torch version of the run
-    params: Dict[str, object] = field(default_factory=dict)   # chapter-specific parameters (-p)
+    code_hash: str = ""  # the chapter's code cells (see deps.code_hash)
+    lib_hash: str = ""  # the theorylab sources it uses (see deps.lib_hash)
+    torch: str = ""  # torch version of the run
+    params: Dict[str, object] = field(default_factory=dict)  # chapter-specific parameters (-p)
 
 
 # -- selecting chapters ----------------------------------------------------------------------
@@ -179,8 +181,13 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
         for attempt in range(KERNEL_START_TRIES):
             try:
                 pm.execute_notebook(
-                    job.notebook, job.output, parameters=params, kernel_name="python3", progress_bar=False,
-                    log_output=False, cwd=str(Path(job.notebook).parent),
+                    job.notebook,
+                    job.output,
+                    parameters=params,
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                    cwd=str(Path(job.notebook).parent),
                     execution_timeout=CELL_TIMEOUT_S[job.scale],
                 )
                 break
@@ -194,8 +201,12 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
         status = "ok"
     except pm.PapermillExecutionError as exc:
         status = "error"
-        error = {"cell": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
-                 "evalue": str(exc.evalue)[:2000]}
+        error = {
+            "cell": exc.cell_index,
+            "exec_count": exc.exec_count,
+            "ename": exc.ename,
+            "evalue": str(exc.evalue)[:2000],
+        }
     except Exception as exc:  # kernel died, bad notebook, ...
         status = "error"
         error = {"cell": None, "exec_count": None, "ename": type(exc).__name__, "evalue": str(exc)[:2000]}
@@ -214,16 +225,29 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
         if status == "ok":
             # every executed copy is cleaned (it may be published: the GPU site is built from them)
             nb = nbt.clean(nb)
-            nbt.set_provenance(nb, provenance_text(job.scale, resolved_device(job.device), job.seed, commit,
-                                                   date, job.rel))
+            nbt.set_provenance(
+                nb, provenance_text(job.scale, resolved_device(job.device), job.seed, commit, date, job.rel)
+            )
             nbt.write(out, nb)
             if job.store:
                 nbt.write(Path(job.notebook), nb)
     return Result(
-        chapter=job.rel, paper=paper_id(Path(job.notebook)), seed=job.seed, scale=job.scale,
-        device=resolved_device(job.device), seconds=round(seconds, 2), status=status, commit=commit, date=date,
-        claims=claims, error=error, over_budget=seconds > BUDGET_S[job.scale],
-        code_hash=c_hash, lib_hash=l_hash, torch=torch_version(), params=dict(job.params),
+        chapter=job.rel,
+        paper=paper_id(Path(job.notebook)),
+        seed=job.seed,
+        scale=job.scale,
+        device=resolved_device(job.device),
+        seconds=round(seconds, 2),
+        status=status,
+        commit=commit,
+        date=date,
+        claims=claims,
+        error=error,
+        over_budget=seconds > BUDGET_S[job.scale],
+        code_hash=c_hash,
+        lib_hash=l_hash,
+        torch=torch_version(),
+        params=dict(job.params),
     )
 
 
@@ -239,11 +263,13 @@ def is_current(root: Path, notebook: Path, scale: str = "ci", device: str = "aut
     entry = json.loads(path.read_text()).get("runs", {}).get("0")
     if not entry or entry.get("status") != "ok":
         return False
-    return (entry.get("code_hash") == deps.code_hash(notebook)
-            and entry.get("lib_hash") == deps.lib_hash(root, notebook)
-            and entry.get("torch") == torch_version()
-            and dict(entry.get("params") or {}) == dict(params or {})
-            and entry.get("device") == resolved_device(device))
+    return (
+        entry.get("code_hash") == deps.code_hash(notebook)
+        and entry.get("lib_hash") == deps.lib_hash(root, notebook)
+        and entry.get("torch") == torch_version()
+        and dict(entry.get("params") or {}) == dict(params or {})
+        and entry.get("device") == resolved_device(device)
+    )
 
 
 # -- records --------------------------------------------------------------------------------
@@ -272,8 +298,10 @@ def summary(results: Sequence[Result]) -> str:
         flag = "  OVER BUDGET" if r.over_budget else ""
         lines.append(f"{r.chapter:58} {r.seed:4d} {r.seconds:8.1f}  {r.status:6}  {extra}{flag}")
         if r.error:
-            lines.append(f"    -> cell {r.error.get('cell')} ({r.error.get('cell_source', '?')!s}): "
-                         f"{r.error['ename']}: {r.error['evalue'].splitlines()[0] if r.error['evalue'] else ''}")
+            lines.append(
+                f"    -> cell {r.error.get('cell')} ({r.error.get('cell_source', '?')!s}): "
+                f"{r.error['ename']}: {r.error['evalue'].splitlines()[0] if r.error['evalue'] else ''}"
+            )
     return "\n".join(lines)
 
 
@@ -316,12 +344,15 @@ def run(
         if unknown:
             raise RunnerError(
                 f"{nb.relative_to(root)}: unknown parameter(s) {', '.join(unknown)}; "
-                f"this chapter takes {', '.join(sorted(known))}")
+                f"this chapter takes {', '.join(sorted(known))}"
+            )
     if fresh_only:
         stale = [nb for nb in chapters if not is_current(root, nb, scale, device, params)]
         for nb in chapters:
             if nb not in stale:
-                echo(f"{nb.relative_to(root)}: unchanged since its stored run (code, theorylab sources, torch): skipped")
+                echo(
+                    f"{nb.relative_to(root)}: unchanged since its stored run (code, theorylab sources, torch): skipped"
+                )
         chapters = stale
         if not chapters:
             echo("nothing to execute: every selected chapter's stored run is current")
@@ -332,8 +363,18 @@ def run(
     for nb in chapters:
         rel = nb.relative_to(root).as_posix()
         for s in seeds:
-            jobs.append(Job(str(nb), rel, int(s), scale, device, params,
-                            str(out_dir / scale / f"seed{s}" / rel), store and int(s) == 0))
+            jobs.append(
+                Job(
+                    str(nb),
+                    rel,
+                    int(s),
+                    scale,
+                    device,
+                    params,
+                    str(out_dir / scale / f"seed{s}" / rel),
+                    store and int(s) == 0,
+                )
+            )
     env_before = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "THEORYLAB_BATCH")}
     os.environ["THEORYLAB_BATCH"] = "1"
     if workers > 1 or os.cpu_count() and os.cpu_count() <= 2:

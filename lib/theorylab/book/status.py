@@ -3,14 +3,13 @@
 Everything comes from ``data/papers.json``, ``data/runs/ci/*.json`` and the chapter files, so
 ``python -m theorylab.book status`` rewrites them and a test checks that the committed copies are fresh.
 """
+
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from . import notebooks as nbt
 from .catalog import load_papers
 from .paths import PARTS, chapter_notebooks, paper_id
 
@@ -80,8 +79,12 @@ def status_markdown(root: Path) -> str:
     ]
     for num, (slug, name) in PARTS.items():
         part = [p for p in papers if p.get("part_number") == num]
-        lines += [f"## Part {num}: {name}", "", "| id | paper | grade | chapter | claims | ci s | seeds passing |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## Part {num}: {name}",
+            "",
+            "| id | paper | grade | chapter | claims | ci s | seeds passing |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for p in sorted(part, key=lambda p: p["id"]):
             if p["id"] in chapters:
                 rel = chapters[p["id"]].relative_to(root / "chapters").as_posix()
@@ -89,8 +92,10 @@ def status_markdown(root: Path) -> str:
                 f = _run_facts(runs.get(p["id"]))
             else:
                 link, f = "planned", {"claims": "-", "seconds": "-", "seeds": "-"}
-            lines.append(f"| {p['id']} | {_title_cell(p)} | {p['fidelity']} | {link} | {f['claims']} | "
-                         f"{f['seconds']} | {f['seeds']} |")
+            lines.append(
+                f"| {p['id']} | {_title_cell(p)} | {p['fidelity']} | {link} | {f['claims']} | "
+                f"{f['seconds']} | {f['seeds']} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -101,8 +106,9 @@ def part_papers_markdown(root: Path, num: int) -> str:
     rows = ["| id | paper | grade | chapter |", "|---|---|---|---|"]
     for p in sorted(papers, key=lambda p: p["id"]):
         link = f"[chapter]({chapters[p['id']].name})" if p["id"] in chapters else "planned"
-        rows.append(f"| {p['id']} | {p['title'].replace('|', '/')} ({p['authors']}, {p['year']}) | "
-                    f"{p['fidelity']} | {link} |")
+        rows.append(
+            f"| {p['id']} | {p['title'].replace('|', '/')} ({p['authors']}, {p['year']}) | {p['fidelity']} | {link} |"
+        )
     return "\n".join(rows)
 
 
@@ -127,13 +133,17 @@ def toc_yaml(root: Path) -> str:
         "parts:",
     ]
     for num, (slug, name) in PARTS.items():
-        lines += [f"  - caption: \"Part {num}: {name}\"", "    chapters:", f"      - file: chapters/{slug}/index"]
+        lines += [f'  - caption: "Part {num}: {name}"', "    chapters:", f"      - file: chapters/{slug}/index"]
         mine = [c for c in chapters if c.parent.name == slug]
         if mine:
             lines.append("        sections:")
             lines += [f"          - file: chapters/{slug}/{c.stem}" for c in mine]
-    lines += ["  - caption: \"The book\"", "    chapters:", "      - file: chapters/status",
-              "      - file: chapters/bibliography"]
+    lines += [
+        '  - caption: "The book"',
+        "    chapters:",
+        "      - file: chapters/status",
+        "      - file: chapters/bibliography",
+    ]
     return "\n".join(lines) + "\n"
 
 

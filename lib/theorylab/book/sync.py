@@ -1,4 +1,5 @@
 """Keep every chapter's Colab setup cell identical and pointing at ``_config.yml``'s repository."""
+
 from __future__ import annotations
 
 from pathlib import Path

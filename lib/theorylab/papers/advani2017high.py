@@ -25,6 +25,7 @@ plus a point mass ``1 - alpha`` at zero when ``alpha < 1``; averaging over teach
     E_g(t) = sigma_eps^2 + (1-alpha)_+ (1 + sigma0^2)
              + int rho(lam) [ (1 + sigma0^2) exp(-2 lam t) + sigma_eps^2 (1 - exp(-lam t))^2 / lam ] dlam.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,10 +35,26 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = [
-    "Modes", "sample_teacher", "sample_inputs", "modes_from_moments", "modes_from_data", "nested_modes",
-    "decay", "mode_errors", "test_error", "test_error_inf", "train_error", "weights_at",
-    "mp_edges", "mp_density", "mp_point_mass", "mp_expect", "theory_test_error", "theory_test_error_inf",
-    "early_stopping", "log_times",
+    "Modes",
+    "sample_teacher",
+    "sample_inputs",
+    "modes_from_moments",
+    "modes_from_data",
+    "nested_modes",
+    "decay",
+    "mode_errors",
+    "test_error",
+    "test_error_inf",
+    "train_error",
+    "weights_at",
+    "mp_edges",
+    "mp_density",
+    "mp_point_mass",
+    "mp_expect",
+    "theory_test_error",
+    "theory_test_error_inf",
+    "early_stopping",
+    "log_times",
 ]
 
 
@@ -70,10 +87,10 @@ class Modes:
     (``V``: ``(..., N, N)``). ``e0`` may carry extra leading dimensions (e.g. several init scales)
     that broadcast against the others."""
 
-    lam: "object"      # eigenvalues of X^T X, ascending, set to exactly 0 on the frozen subspace
-    n: "object"        # V^T X^T eps, exactly 0 on the frozen subspace
-    e0: "object"       # V^T (w(0) - w_bar)
-    frozen: "object"   # bool mask of the frozen (zero-eigenvalue) modes
+    lam: "object"  # eigenvalues of X^T X, ascending, set to exactly 0 on the frozen subspace
+    n: "object"  # V^T X^T eps, exactly 0 on the frozen subspace
+    e0: "object"  # V^T (w(0) - w_bar)
+    frozen: "object"  # bool mask of the frozen (zero-eigenvalue) modes
     V: "object" = None
 
     @property
@@ -156,22 +173,22 @@ def test_error(modes: Modes, t, sigma_eps: float, eta: Optional[float] = None, c
     Times are processed ``chunk`` at a time to bound memory."""
     torch = _torch()
     t = torch.as_tensor(t, dtype=modes.lam.dtype, device=modes.lam.device).reshape(-1)
-    out = [(mode_errors(modes, t[i:i + chunk], eta) ** 2).mean(-1) for i in range(0, len(t), chunk)]
-    return torch.cat(out, dim=-1) + sigma_eps ** 2
+    out = [(mode_errors(modes, t[i : i + chunk], eta) ** 2).mean(-1) for i in range(0, len(t), chunk)]
+    return torch.cat(out, dim=-1) + sigma_eps**2
 
 
 def test_error_inf(modes: Modes, sigma_eps: float):
     """Test error at ``t -> infinity``: non-frozen modes sit at ``n_i / lam_i``, frozen ones at ``e_i(0)``."""
     torch = _torch()
     e = torch.where(modes.frozen, modes.e0, _target(modes))  # broadcasts over extra leading dims of e0
-    return (e ** 2).mean(-1) + sigma_eps ** 2
+    return (e**2).mean(-1) + sigma_eps**2
 
 
 def train_error(modes: Modes, t, eps_sq_sum, P, eta: Optional[float] = None):
     """Mean squared training error ``||y - X w(t)||^2 / P``, using
     ``||eps - X e||^2 = ||eps||^2 - 2 e.n + sum_i lam_i e_i^2`` (``eps_sq_sum = ||eps||^2``, shape ``(...)``)."""
     e = mode_errors(modes, t, eta)
-    val = eps_sq_sum.unsqueeze(-1) - 2 * (e * modes.n.unsqueeze(-2)).sum(-1) + (modes.lam.unsqueeze(-2) * e ** 2).sum(-1)
+    val = eps_sq_sum.unsqueeze(-1) - 2 * (e * modes.n.unsqueeze(-2)).sum(-1) + (modes.lam.unsqueeze(-2) * e**2).sum(-1)
     return val / P
 
 
@@ -223,7 +240,7 @@ def mp_expect(f, alpha, n: int = 4096):
     m, r = (hi + lo) / 2, (hi - lo) / 2
     theta = (np.arange(n) + 0.5) * np.pi / n
     lam = m + r * np.cos(theta)
-    w = r ** 2 * np.sin(theta) ** 2 / (2 * np.pi * lam) * (np.pi / n)
+    w = r**2 * np.sin(theta) ** 2 / (2 * np.pi * lam) * (np.pi / n)
     return (w * f(lam)).sum(-1)
 
 
@@ -232,7 +249,7 @@ def theory_test_error(alpha, t, sigma_eps: float, sigma0: float = 0.0, n: int = 
     ``(*alpha.shape, T)``. Includes the frozen point mass ``(1 - alpha)_+ (1 + sigma0^2)``."""
     a = np.asarray(alpha, dtype=float)
     t = np.asarray(t, dtype=float).reshape(-1)
-    s2, g = sigma_eps ** 2, 1.0 + sigma0 ** 2
+    s2, g = sigma_eps**2, 1.0 + sigma0**2
 
     def f(lam):  # lam: (*a.shape, 1, n) -> (*a.shape, T, n)
         lt = lam * t[:, None]
@@ -246,10 +263,10 @@ def theory_test_error_inf(alpha, sigma_eps: float, sigma0: float = 0.0):
     """Closed form at ``t -> infinity``: ``sigma_eps^2 alpha/(alpha-1)`` for ``alpha > 1``;
     ``(1-alpha)(1+sigma0^2) + sigma_eps^2/(1-alpha)`` for ``alpha < 1``; infinite at ``alpha = 1``."""
     a = np.asarray(alpha, dtype=float)
-    s2 = sigma_eps ** 2
+    s2 = sigma_eps**2
     with np.errstate(divide="ignore", invalid="ignore"):
         over = s2 * a / (a - 1)
-        under = (1 - a) * (1 + sigma0 ** 2) + s2 / (1 - a)
+        under = (1 - a) * (1 + sigma0**2) + s2 / (1 - a)
     return np.where(a > 1, over, np.where(a < 1, under, np.inf))
 
 

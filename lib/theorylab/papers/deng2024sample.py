@@ -19,6 +19,7 @@ context (Deng et al., 2024):
 Features are known to the learner, weights are not. Estimation regresses one-hot next states (and observed
 rewards) on the features by ridge least squares, pooling all contexts (Model I) or per context (Model II).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,9 @@ def _check_model(model: str) -> None:
         raise ValueError(f"model must be 'I' or 'II'; got {model!r}")
 
 
-def random_distributions(shape: Sequence[int], sharpness: float, generator: Optional[torch.Generator] = None,
-                         dtype=torch.float64) -> Tensor:
+def random_distributions(
+    shape: Sequence[int], sharpness: float, generator: Optional[torch.Generator] = None, dtype=torch.float64
+) -> Tensor:
     """Random probability vectors on the last axis: ``softmax(sharpness * z)`` with ``z`` standard normal
     (drawn on the CPU ``generator``). Larger ``sharpness`` gives more peaked, more distinct distributions."""
     z = torch.randn(tuple(shape), generator=generator, dtype=torch.float64)
@@ -80,9 +82,19 @@ def kernels(phi: Tensor, mu: Tensor, theta: Tensor, M: int) -> Tuple[Tensor, Ten
     return P.expand(shape), R.expand(shape[:-1])
 
 
-def random_cmdp(model: str, M: int, S: int, A: int, d: int, *, batch: Sequence[int] = (),
-                generator: Optional[torch.Generator] = None, feature_sharpness: float = 2.0,
-                kernel_sharpness: float = 2.0, dtype=torch.float64) -> LinearCMDP:
+def random_cmdp(
+    model: str,
+    M: int,
+    S: int,
+    A: int,
+    d: int,
+    *,
+    batch: Sequence[int] = (),
+    generator: Optional[torch.Generator] = None,
+    feature_sharpness: float = 2.0,
+    kernel_sharpness: float = 2.0,
+    dtype=torch.float64,
+) -> LinearCMDP:
     """Random linear CMDPs of either model. Features and the ``d`` base next-state distributions are
     :func:`random_distributions`; reward weights are uniform on ``[0, 1]``. Model I draws ``phi`` per context
     and one ``mu, theta``; Model II one ``phi`` and ``mu, theta`` per context. Everything is drawn on the CPU
@@ -134,8 +146,9 @@ def sample(P: Tensor, R: Tensor, n: int, generator: Optional[torch.Generator] = 
     return Samples(c.to(dev), s.to(dev), a.to(dev), s2, r)
 
 
-def estimate(model: str, phi: Tensor, data: Samples, n_used: Sequence[int], M: int, S: int,
-             ridge: float = 1e-3) -> Tuple[Tensor, Tensor]:
+def estimate(
+    model: str, phi: Tensor, data: Samples, n_used: Sequence[int], M: int, S: int, ridge: float = 1e-3
+) -> Tuple[Tensor, Tensor]:
     """Ridge least-squares estimates of the weights from the first ``n`` samples, for every ``n`` in
     ``n_used`` (increasing) at once. ``phi``: the known features ``(..., M or 1, S, A, d)``.
 
@@ -155,10 +168,10 @@ def estimate(model: str, phi: Tensor, data: Samples, n_used: Sequence[int], M: i
     c, s, a, s2, r = (t[..., :n] for t in (data.c, data.s, data.a, data.s2, data.r))
     phi_b = phi.expand(batch + phi.shape[-4:]).reshape(batch + (Mphi * S * A, d))
     row = ((c if Mphi > 1 else torch.zeros_like(c)) * S + s) * A + a
-    X = torch.gather(phi_b, -2, row.unsqueeze(-1).expand(batch + (n, d)))           # (..., n, d)
+    X = torch.gather(phi_b, -2, row.unsqueeze(-1).expand(batch + (n, d)))  # (..., n, d)
     G_groups = 1 if model == "I" else M
     block = torch.searchsorted(torch.tensor(n_used, device=dev), torch.arange(n, device=dev), right=True)
-    slot = block * G_groups + (c if model == "II" else torch.zeros_like(c))         # (..., n)
+    slot = block * G_groups + (c if model == "II" else torch.zeros_like(c))  # (..., n)
     J = len(n_used)
 
     def accumulate(index, values_fn, size, width, chunk=4096):
@@ -171,15 +184,15 @@ def estimate(model: str, phi: Tensor, data: Samples, n_used: Sequence[int], M: i
             out.scatter_add_(-2, index[..., i0:i1].unsqueeze(-1).expand_as(vals), vals)
         return out
 
-    def per_block(out, tail):                                                       # cumulative, n_used-major
+    def per_block(out, tail):  # cumulative, n_used-major
         out = out.reshape(batch + (J, G_groups) + tail).cumsum(len(batch))
-        return out.movedim(len(batch), 0)                                           # (J, ..., G, *tail)
+        return out.movedim(len(batch), 0)  # (J, ..., G, *tail)
 
     outer = lambda i0, i1: (X[..., i0:i1, :, None] * X[..., i0:i1, None, :]).reshape(batch + (i1 - i0, d * d))
     gram = per_block(accumulate(slot, outer, J * G_groups, d * d), (d, d))
     # sum of x e_{s'}^T: add x into the row of its next state
     xy = accumulate(slot * S + s2, lambda i0, i1: X[..., i0:i1, :], J * G_groups * S, d)
-    xy = per_block(xy, (S, d)).transpose(-1, -2)                                   # (J, ..., G, d, S)
+    xy = per_block(xy, (S, d)).transpose(-1, -2)  # (J, ..., G, d, S)
     xr = per_block(accumulate(slot, lambda i0, i1: X[..., i0:i1, :] * r[..., i0:i1, None], J * G_groups, d), (d,))
     gram = gram + ridge * torch.eye(d, dtype=dt, device=dev)
     mu_hat = torch.linalg.solve(gram, xy)
@@ -234,7 +247,7 @@ def policy_value(P: Tensor, R: Tensor, pi: Tensor) -> Tensor:
     """Exact values ``(..., H + 1, S)`` of a deterministic time-dependent policy ``pi (..., H, S)`` in the MDPs
     ``P (..., S, A, S)``, ``R (..., S, A)`` (leading dimensions broadcast)."""
     H = pi.shape[-2]
-    batch = torch.broadcast_shapes(P.shape[:-3], pi.shape[:-2])      # pi may carry extra leading dimensions
+    batch = torch.broadcast_shapes(P.shape[:-3], pi.shape[:-2])  # pi may carry extra leading dimensions
     V = torch.zeros(batch + (P.shape[-1],), dtype=P.dtype, device=P.device)
     out = [V]
     for h in reversed(range(H)):

@@ -22,6 +22,7 @@ the gradient of the average with respect to one particle is O(1/(L M)), so the s
 the particles is ``lr * L * M * grad`` (:func:`gd_step`). Weight decay ``lam/2 * E|theta|^2`` is an
 average over particles too, so it enters the same way.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -31,22 +32,32 @@ import torch
 PARAMS = ("W", "V", "a", "b")
 
 
-def init_params(S: int, L: int, M: int, D: int, *, generator: torch.Generator, w_scale: float = 1.0,
-                dtype=torch.float32, device=None) -> Dict[str, torch.Tensor]:
+def init_params(
+    S: int,
+    L: int,
+    M: int,
+    D: int,
+    *,
+    generator: torch.Generator,
+    w_scale: float = 1.0,
+    dtype=torch.float32,
+    device=None,
+) -> Dict[str, torch.Tensor]:
     """I.i.d. O(1) particles for ``S`` independent models of depth ``L`` and width ``M``.
 
     Shapes: ``W, V: (S, L, M, D, D)``, ``a, b: (S, L, M, D)``. Sampled on the (CPU) generator,
     then moved to ``device``. ``W`` (attention scores) has entries ``N(0, w_scale^2 / D)``; the
     others ``N(0, 1)`` except ``b`` with ``N(0, 1/D)`` (so ``b^T h`` is O(1)).
     """
+
     def r(*shape, scale=1.0):
         return (scale * torch.randn(*shape, generator=generator, dtype=torch.float64)).to(dtype=dtype, device=device)
 
     p = {
-        "W": r(S, L, M, D, D, scale=w_scale / D ** 0.5),
+        "W": r(S, L, M, D, D, scale=w_scale / D**0.5),
         "V": r(S, L, M, D, D),
         "a": r(S, L, M, D),
-        "b": r(S, L, M, D, scale=1.0 / D ** 0.5),
+        "b": r(S, L, M, D, scale=1.0 / D**0.5),
     }
     return p
 
@@ -69,7 +80,7 @@ def block(H: torch.Tensor, W, V, a, b, L: int) -> torch.Tensor:
     M = W.shape[1]
     pair = (H.unsqueeze(3).unsqueeze(-1) * H.unsqueeze(2).unsqueeze(-2)).reshape(S, B * N * N, D * D)
     scores = torch.bmm(pair, W.reshape(S, M, D * D).transpose(1, 2)).reshape(S, B, N, N, M)
-    A = torch.softmax(scores, dim=3)                                   # over keys k, per head m
+    A = torch.softmax(scores, dim=3)  # over keys k, per head m
     VH = torch.bmm(H.reshape(S, B * N, D), V.permute(0, 2, 1, 3).reshape(S, D, M * D))  # (S, B*N, M*D)
     attn = torch.bmm(A.reshape(S * B, N, N * M), VH.reshape(S * B, N * M, D)).reshape(S, B, N, D)
     H = H + attn / (L * M)
@@ -100,7 +111,7 @@ def weight_decay(params: Dict[str, torch.Tensor]) -> torch.Tensor:
     tot = 0.0
     for k in PARAMS:
         p = params[k]
-        tot = tot + (p ** 2).flatten(3).sum(-1).mean((1, 2))
+        tot = tot + (p**2).flatten(3).sum(-1).mean((1, 2))
     return 0.5 * tot
 
 
@@ -146,8 +157,18 @@ def train(params, X, y, *, lr: float, lam: float, steps: int, X_test=None, recor
 
 
 # -- the teacher task -------------------------------------------------------------------------
-def teacher_task(n_train: int, n_test: int, N: int, d: int, *, generator: torch.Generator, heads: int = 2,
-                 w_scale: float = 3.0, dtype=torch.float32, device=None):
+def teacher_task(
+    n_train: int,
+    n_test: int,
+    N: int,
+    d: int,
+    *,
+    generator: torch.Generator,
+    heads: int = 2,
+    w_scale: float = 3.0,
+    dtype=torch.float32,
+    device=None,
+):
     """Sequence regression: ``x_i ~ N(0, I_d)`` (``N`` tokens), label from a fixed random one-block
     teacher of the same family with a few heads and sharp attention (``w_scale``), standardised to
     zero mean and unit variance on the training set. Returns ``X, y, X_test, y_test``."""

@@ -19,6 +19,7 @@ Monte-Carlo noise; :func:`mc_loss` is the sampled version it is tested against. 
 leading batch dimensions on ``W (..., m, d)`` and data ``X0 (..., n, P, d)``, so many configurations
 (SNRs, seeds) train in one tensor computation.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,7 @@ def denoiser(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """``f_p(W, x) = m^{-1/2} sum_r <w_r, x_p>^2 w_r`` for every example and patch: ``(..., n, P, d)``."""
     m = W.shape[-2]
     z = torch.einsum("...md,...npd->...npm", W, X)
-    return torch.einsum("...npm,...md->...npd", z ** 2, W) / math.sqrt(m)
+    return torch.einsum("...npm,...md->...npd", z**2, W) / math.sqrt(m)
 
 
 def mc_loss(W: torch.Tensor, X0: torch.Tensor, eps: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
@@ -59,12 +60,12 @@ def expected_loss(W: torch.Tensor, X0: torch.Tensor, alpha: float, beta: float) 
     """
     m, d = W.shape[-2], W.shape[-1]
     P = X0.shape[-2]
-    M = W @ W.transpose(-1, -2)                              # (..., m, m)
-    sq = torch.diagonal(M, dim1=-2, dim2=-1)                 # ||w_r||^2, (..., m)
-    u = alpha * (X0.flatten(-3, -2) @ W.transpose(-1, -2))   # (..., n*P, m)
-    v = u ** 2 + beta ** 2 * sq.unsqueeze(-2)                # E[z_r^2]
-    quartic = ((v @ M) * v).sum(-1) + 4 * beta ** 2 * ((u @ (M * M)) * u).sum(-1)
-    quartic = quartic + 2 * beta ** 4 * (M ** 3).sum((-1, -2)).unsqueeze(-1)
+    M = W @ W.transpose(-1, -2)  # (..., m, m)
+    sq = torch.diagonal(M, dim1=-2, dim2=-1)  # ||w_r||^2, (..., m)
+    u = alpha * (X0.flatten(-3, -2) @ W.transpose(-1, -2))  # (..., n*P, m)
+    v = u**2 + beta**2 * sq.unsqueeze(-2)  # E[z_r^2]
+    quartic = ((v @ M) * v).sum(-1) + 4 * beta**2 * ((u @ (M * M)) * u).sum(-1)
+    quartic = quartic + 2 * beta**4 * (M**3).sum((-1, -2)).unsqueeze(-1)
     cross = (4 * beta / math.sqrt(m)) * (u * sq.unsqueeze(-2)).sum(-1)
-    per_patch = quartic / m - cross + d                      # (..., n*P)
+    per_patch = quartic / m - cross + d  # (..., n*P)
     return per_patch.unflatten(-1, (X0.shape[-3], P)).sum(-1)

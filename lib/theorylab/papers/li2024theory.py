@@ -23,9 +23,10 @@ theory of forgetting in continual linear regression):
 
 Everything is batched over leading dimensions (seeds, configurations) and defaults to float64.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 __all__ = ["ground_truths", "task_inputs", "projector", "min_norm_update", "CLTracker"]
 
@@ -43,7 +44,7 @@ def ground_truths(n_truths: int, d: int, batch: Sequence[int] = (), *, generator
     dtype = dtype or torch.float64
     if n_truths > d:
         raise ValueError(f"need n_truths <= d for orthonormal signals; got {n_truths} > {d}")
-    W = torch.randn(*batch, n_truths, d, generator=generator, dtype=dtype) / d ** 0.5
+    W = torch.randn(*batch, n_truths, d, generator=generator, dtype=dtype) / d**0.5
     Q = torch.linalg.qr(torch.randn(*batch, d, n_truths, generator=generator, dtype=dtype))[0]
     return W, Q.transpose(-1, -2).contiguous()
 
@@ -58,7 +59,7 @@ def task_inputs(V, n, s: int, *, sigma: float = 0.05, beta: Tuple[float, float] 
     *batch, N, d = V.shape
     if not 1 <= s <= d:
         raise ValueError(f"need 1 <= s <= d; got s={s}, d={d}")
-    X = (sigma / d ** 0.5) * torch.randn(*batch, d, s, generator=generator, dtype=V.dtype)
+    X = (sigma / d**0.5) * torch.randn(*batch, d, s, generator=generator, dtype=V.dtype)
     b = beta[0] + (beta[1] - beta[0]) * torch.rand(*batch, generator=generator, dtype=V.dtype)
     v = torch.gather(V, -2, n.reshape(*batch, 1, 1).expand(*batch, 1, d)).squeeze(-2)
     X[..., :, 0] = b[..., None] * v.to(X.device)
@@ -114,11 +115,11 @@ class CLTracker:
         ar = torch.arange(B, device=m.device)
         self.t += 1
         self.counts[ar, m, n] += 1
-        now = ((w[ar, m] - self.W[ar, n]) ** 2).sum(-1)   # the new task, just learned
+        now = ((w[ar, m] - self.W[ar, n]) ** 2).sum(-1)  # the new task, just learned
         if not metrics:
             self.sum_after = self.sum_after + now
             return None
-        total = (self.counts * self.errors(w)).sum((1, 2))   # every task so far, with today's experts
+        total = (self.counts * self.errors(w)).sum((1, 2))  # every task so far, with today's experts
         G = total / self.t
         F = (total - now - self.sum_after) / max(self.t - 1, 1)
         self.sum_after = self.sum_after + now

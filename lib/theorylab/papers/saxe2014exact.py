@@ -14,6 +14,7 @@ Conventions used throughout (and by the unit tests):
   below takes ``tau`` (default 1: time in units of lr x steps).
 * The strength of mode ``a`` is ``u_a = u_a^T W v_a`` (columns of ``U`` and ``V``).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ Tensor = torch.Tensor
 
 
 # -- data ------------------------------------------------------------------------------------
-def random_orthonormal(n: int, m: Optional[int] = None, *, batch: Optional[int] = None, generator=None,
-                       dtype=torch.float64) -> Tensor:
+def random_orthonormal(
+    n: int, m: Optional[int] = None, *, batch: Optional[int] = None, generator=None, dtype=torch.float64
+) -> Tensor:
     """A Haar-random ``n x m`` matrix with orthonormal columns (``m <= n``) or rows (``m > n``).
 
     QR of a Gaussian matrix with the signs of ``diag(R)`` folded in (so the law is exactly Haar).
@@ -49,8 +51,9 @@ def whitened_inputs(n_in: int, n_items: int, *, generator=None, dtype=torch.floa
     return math.sqrt(n_items) * random_orthonormal(n_items, n_in, generator=generator, dtype=dtype).T
 
 
-def svd_regression(s: Sequence[float], n_in: int, n_out: int, n_items: Optional[int] = None, *,
-                   generator=None, dtype=torch.float64) -> Dict[str, Tensor]:
+def svd_regression(
+    s: Sequence[float], n_in: int, n_out: int, n_items: Optional[int] = None, *, generator=None, dtype=torch.float64
+) -> Dict[str, Tensor]:
     """Regression data whose input-output correlation is ``Sigma31 = U diag(s) V^T``.
 
     Returns ``X`` (whitened, ``n_in x P``), ``Y = Sigma31 X``, the statistics ``Sigma11 = X X^T/P``
@@ -76,17 +79,17 @@ def hierarchical_regression(levels: int = 3, dtype=torch.float64) -> Dict[str, T
     one mode per level of the tree (broad distinctions first, strongest), with degenerate
     singular values within a level. Returns the same keys as :func:`svd_regression`.
     """
-    P = 2 ** levels
+    P = 2**levels
     rows = []
     for depth in range(levels + 1):
-        width = P // 2 ** depth
-        for k in range(2 ** depth):
+        width = P // 2**depth
+        for k in range(2**depth):
             f = torch.zeros(P, dtype=dtype)
-            f[k * width:(k + 1) * width] = 1.0
+            f[k * width : (k + 1) * width] = 1.0
             rows.append(f)
-    F = torch.stack(rows)                        # features x items
+    F = torch.stack(rows)  # features x items
     X = math.sqrt(P) * torch.eye(P, dtype=dtype)
-    Y = F                                        # column mu: the features of item mu
+    Y = F  # column mu: the features of item mu
     Sigma31 = Y @ X.T / P
     U, s, Vh = torch.linalg.svd(Sigma31, full_matrices=False)
     keep = s > 1e-10 * s.max()
@@ -100,8 +103,9 @@ def _pairs(dims: Sequence[int]):
     return list(zip(dims[:-1], dims[1:]))
 
 
-def gaussian_init(dims: Sequence[int], batch: int, *, std: Optional[float] = None, generator=None,
-                  dtype=torch.float64) -> List[Tensor]:
+def gaussian_init(
+    dims: Sequence[int], batch: int, *, std: Optional[float] = None, generator=None, dtype=torch.float64
+) -> List[Tensor]:
     """i.i.d. Gaussian layers. ``std=None`` is the scaled Gaussian init (variance ``1/n_in`` of each
     layer, so ``E|W x|^2 = |x|^2``); a number gives a fixed scale (e.g. a small random init)."""
     out = []
@@ -111,15 +115,19 @@ def gaussian_init(dims: Sequence[int], batch: int, *, std: Optional[float] = Non
     return out
 
 
-def orthogonal_init(dims: Sequence[int], batch: int, *, gain: float = 1.0, generator=None,
-                    dtype=torch.float64) -> List[Tensor]:
+def orthogonal_init(
+    dims: Sequence[int], batch: int, *, gain: float = 1.0, generator=None, dtype=torch.float64
+) -> List[Tensor]:
     """Random (semi-)orthogonal layers times ``gain``: every singular value of every layer is ``gain``."""
-    return [gain * random_orthonormal(n_out, n_in, batch=batch, generator=generator, dtype=dtype)
-            for n_in, n_out in _pairs(dims)]
+    return [
+        gain * random_orthonormal(n_out, n_in, batch=batch, generator=generator, dtype=dtype)
+        for n_in, n_out in _pairs(dims)
+    ]
 
 
-def decoupled_init(U: Tensor, V: Tensor, u0, dims: Sequence[int], *, batch: Optional[int] = None,
-                   generator=None) -> List[Tensor]:
+def decoupled_init(
+    U: Tensor, V: Tensor, u0, dims: Sequence[int], *, batch: Optional[int] = None, generator=None
+) -> List[Tensor]:
     """Balanced, mode-aligned ("decoupled") initial weights with end-to-end map ``U diag(u0) V^T``.
 
     Every layer carries strength ``u0_a^(1/D)`` on mode ``a``: ``W_1 = R_1 diag(c) V^T``,
@@ -161,13 +169,13 @@ def end_to_end(Ws: Sequence[Tensor]) -> Tensor:
 def loss_and_grads(Ws: Sequence[Tensor], Sigma31: Tensor):
     """Loss ``1/2 |Sigma31 - W|_F^2`` (whitened inputs) per run and its gradient for every layer:
     ``dL/dW_l = -(W_D..W_{l+1})^T (Sigma31 - W) (W_{l-1}..W_1)^T``."""
-    prefix = [None]                       # prefix[l] = W_l ... W_1 (prefix[0] = identity)
+    prefix = [None]  # prefix[l] = W_l ... W_1 (prefix[0] = identity)
     for Wl in Ws:
         prefix.append(Wl if prefix[-1] is None else torch.bmm(Wl, prefix[-1]))
     E = Sigma31 - prefix[-1]
     loss = 0.5 * E.pow(2).sum(dim=(-2, -1))
     grads = [None] * len(Ws)
-    M = E.expand_as(prefix[-1])           # (W_D..W_{l+1})^T E, built from the top
+    M = E.expand_as(prefix[-1])  # (W_D..W_{l+1})^T E, built from the top
     for l in range(len(Ws) - 1, -1, -1):
         grads[l] = -(M if prefix[l] is None else torch.bmm(M, prefix[l].transpose(-2, -1)))
         if l > 0:
@@ -180,9 +188,18 @@ def mode_strengths(W: Tensor, U: Tensor, V: Tensor) -> Tensor:
     return torch.diagonal(U.transpose(-2, -1) @ W @ V, dim1=-2, dim2=-1)
 
 
-def train_gd(Ws: Sequence[Tensor], Sigma31: Tensor, lr, steps: int, *, record_every: int = 1,
-             U: Optional[Tensor] = None, V: Optional[Tensor] = None, blowup: float = 1e6,
-             stop=None) -> Dict[str, object]:
+def train_gd(
+    Ws: Sequence[Tensor],
+    Sigma31: Tensor,
+    lr,
+    steps: int,
+    *,
+    record_every: int = 1,
+    U: Optional[Tensor] = None,
+    V: Optional[Tensor] = None,
+    blowup: float = 1e6,
+    stop=None,
+) -> Dict[str, object]:
     """Full-batch gradient descent on every run of the batch at once.
 
     ``lr`` is a number or a tensor of shape ``(B,)`` (one learning rate per run). The loss (and,
@@ -222,13 +239,27 @@ def train_gd(Ws: Sequence[Tensor], Sigma31: Tensor, lr, steps: int, *, record_ev
         step_size = lr.view(B, 1, 1)
         for l in range(len(Ws)):
             Ws[l] = Ws[l] - step_size * grads[l]
-    return dict(t=np.asarray(ts), loss=torch.stack(losses), modes=torch.stack(modes) if modes else None,
-                diverged=diverged, Ws=Ws)
+    return dict(
+        t=np.asarray(ts),
+        loss=torch.stack(losses),
+        modes=torch.stack(modes) if modes else None,
+        diverged=diverged,
+        Ws=Ws,
+    )
 
 
-def train_flow(Ws: Sequence[Tensor], Sigma31: Tensor, t_end: float, *, rel_step: float = 0.01,
-               curv_step: float = 0.5, max_steps: int = 200_000, record_every: int = 1,
-               U: Optional[Tensor] = None, V: Optional[Tensor] = None) -> Dict[str, object]:
+def train_flow(
+    Ws: Sequence[Tensor],
+    Sigma31: Tensor,
+    t_end: float,
+    *,
+    rel_step: float = 0.01,
+    curv_step: float = 0.5,
+    max_steps: int = 200_000,
+    record_every: int = 1,
+    U: Optional[Tensor] = None,
+    V: Optional[Tensor] = None,
+) -> Dict[str, object]:
     """Gradient flow ``dW_l/dt = -dL/dW_l`` (``tau = 1``) up to time ``t_end``, by Euler steps sized to
     the local time scale of each run: no layer changes by more than ``rel_step`` of its norm in one
     step, and ``h * C <= curv_step`` with ``C = sum_l prod_{k != l} |W_k|_2^2``, a bound on the largest
@@ -252,7 +283,7 @@ def train_flow(Ws: Sequence[Tensor], Sigma31: Tensor, t_end: float, *, rel_step:
         if done:
             break
         if step % 4 == 0:
-            norms2 = torch.stack([torch.linalg.svdvals(W)[..., 0] ** 2 for W in Ws])     # (D, B)
+            norms2 = torch.stack([torch.linalg.svdvals(W)[..., 0] ** 2 for W in Ws])  # (D, B)
             curv = (norms2.prod(0) / norms2.clamp_min(tiny)).sum(0) if D > 1 else torch.ones_like(t)
         w2 = torch.stack([W.pow(2).sum(dim=(-2, -1)) for W in Ws])
         g2 = torch.stack([G.pow(2).sum(dim=(-2, -1)) for G in grads])

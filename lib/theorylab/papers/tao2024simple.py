@@ -33,6 +33,7 @@ dimension of size K), each with its own learning rate (Adam, AdaGrad) or initial
 so that a whole learning-rate grid costs one batched forward/backward per step. Its update rules are the
 same as ``torch.optim.Adam`` / ``torch.optim.Adagrad`` and the two classes here (the unit tests check it).
 """
+
 from __future__ import annotations
 
 import math
@@ -118,8 +119,16 @@ class AdamPlusPlus(_DistanceStep):
         lr: a multiplier of ``eta_t`` (1 = parameter-free; kept for schedulers).
     """
 
-    def __init__(self, params, eps: float = 1e-8, betas=(0.9, 0.999), lam: float = 1.0, delta: float = 1e-8,
-                 amsgrad: bool = True, lr: float = 1.0):
+    def __init__(
+        self,
+        params,
+        eps: float = 1e-8,
+        betas=(0.9, 0.999),
+        lam: float = 1.0,
+        delta: float = 1e-8,
+        amsgrad: bool = True,
+        lr: float = 1.0,
+    ):
         if not eps > 0:
             raise ValueError(f"eps (the initial step size) must be positive; got {eps}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1 and 0 < lam <= 1):
@@ -206,17 +215,17 @@ def run_batched(
     dev, dt = params0[0].device, params0[0].dtype
     shapes = [tuple(p.shape[1:]) for p in params0]
     sizes = [math.prod(s) for s in shapes]
-    x = torch.cat([p.detach().reshape(K, -1) for p in params0], 1).clone().requires_grad_(True)   # (K, P)
+    x = torch.cat([p.detach().reshape(K, -1) for p in params0], 1).clone().requires_grad_(True)  # (K, P)
     d = x.shape[1]
 
     def views(buf):
         return [v.view((K,) + s) for v, s in zip(torch.split(buf, sizes, 1), shapes)]
 
     def per_copy(val):
-        return torch.as_tensor(val, dtype=dt, device=dev).expand(K).clone().unsqueeze(1)     # (K, 1)
+        return torch.as_tensor(val, dtype=dt, device=dev).expand(K).clone().unsqueeze(1)  # (K, 1)
 
     lr_t, eta = per_copy(lr), per_copy(eps)
-    b1, b2 = (float(b) if isinstance(b, (int, float)) else per_copy(b) for b in betas)   # floats when shared
+    b1, b2 = (float(b) if isinstance(b, (int, float)) else per_copy(b) for b in betas)  # floats when shared
     if delta is None:
         delta = 1e-10 if kind == "adagrad" else 1e-8
     plus = kind.endswith("++")
@@ -247,8 +256,8 @@ def run_batched(
             elif kind == "adam":
                 acc1.mul_(b1).add_((1 - b1) * g)
                 acc2.mul_(b2).addcmul_((1 - b2) * g, g)
-                denom = (acc2 / (1 - b2 ** k)).sqrt_().add_(delta)
-                x.sub_(a / (1 - b1 ** k) * acc1 / denom)
+                denom = (acc2 / (1 - b2**k)).sqrt_().add_(delta)
+                x.sub_(a / (1 - b1**k) * acc1 / denom)
             else:  # adam++
                 b1k = b1 * lam ** (k - 1)
                 acc1.mul_(b1k).add_((1 - b1k) * g)

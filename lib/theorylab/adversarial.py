@@ -20,7 +20,7 @@ Tensor = torch.Tensor
 
 
 # -- losses and accuracy ----------------------------------------------------------------------------------
-from .metrics import cross_entropy  # noqa: E402,F401  (shared; kept here under its old name)
+from .metrics import cross_entropy
 
 
 def per_class_accuracy(pred: Tensor, y: Tensor, num_classes: int) -> Tensor:
@@ -116,9 +116,3 @@ def pgd(
         g = _input_grad(logits_fn, xa, y)
         xa = _project(xa + step * g.sign(), x, eps, lo, hi).detach()
     return xa
-
-
-# -- data and model ensembles live in the shared modules; kept here under their old names ------------------
-from .data import load_digits  # noqa: E402,F401
-from .ensembles import init_mlps  # noqa: E402,F401
-from .ensembles import mlp_forward as mlp_logits  # noqa: E402,F401

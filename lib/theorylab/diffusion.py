@@ -174,6 +174,3 @@ def gaussian_kl(m1: torch.Tensor, C1: torch.Tensor, m2: torch.Tensor, C2: torch.
     maha = (dm * torch.cholesky_solve(dm, L2)).sum((-1, -2))
     logdet = torch.logdet(C1) - 2 * torch.log(torch.diagonal(L2, dim1=-2, dim2=-1)).sum(-1)
     return 0.5 * (torch.diagonal(M, dim1=-2, dim2=-1).sum(-1) + maha - d - logdet)
-
-
-from .metrics import loglog_slope  # noqa: E402,F401  (shared; kept here under its old name)

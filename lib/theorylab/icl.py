@@ -385,9 +385,6 @@ def query_sensitivity(predict: Callable[[Tensor], Tensor], tokens: Tensor) -> Te
     return grad[..., -1, :-1]
 
 
-from .metrics import rowwise_cosine  # noqa: E402,F401  (shared; kept here under its old name)
-
-
 def identity_cosine(m: Tensor) -> Tensor:
     """Cosine between (the last two dimensions of) ``m`` and the identity: ``trace(m) / (sqrt(n) ||m||_F)``."""
     n = m.shape[-1]

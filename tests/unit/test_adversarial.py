@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from theorylab import adversarial as adv
+from theorylab import data, ensembles, metrics
 
 
 def _linear(W, b):
@@ -13,7 +14,7 @@ def _linear(W, b):
 @pytest.fixture(scope="module")
 def digits():
     g = torch.Generator().manual_seed(0)
-    return adv.load_digits(g, 1200)
+    return data.load_digits(g, 1200)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def softmax_regression(digits):
     opt = torch.optim.Adam([W, b], lr=0.05)
     for _ in range(300):
         opt.zero_grad()
-        adv.cross_entropy(xtr @ W + b, ytr, "mean").backward()
+        metrics.cross_entropy(xtr @ W + b, ytr, "mean").backward()
         opt.step()
     return W.detach(), b.detach()
 
@@ -37,12 +38,12 @@ def test_digits_loader_split_and_range(digits):
     assert float(xtr.min()) >= 0.0 and float(xtr.max()) <= 1.0
     assert set(ytr.tolist()) == set(range(10)) and set(yte.tolist()) == set(range(10))
     # deterministic from the generator, and train/test disjoint (no duplicated rows beyond the data's own)
-    again = adv.load_digits(torch.Generator().manual_seed(0), 1200)
+    again = data.load_digits(torch.Generator().manual_seed(0), 1200)
     assert torch.equal(again[0], xtr) and torch.equal(again[3], yte)
-    other = adv.load_digits(torch.Generator().manual_seed(1), 1200)
+    other = data.load_digits(torch.Generator().manual_seed(1), 1200)
     assert not torch.equal(other[0], xtr)
     with pytest.raises(ValueError):
-        adv.load_digits(torch.Generator().manual_seed(0), 1800)
+        data.load_digits(torch.Generator().manual_seed(0), 1800)
 
 
 @pytest.mark.parametrize("attack", ["fgsm", "fgsm_start", "pgd", "pgd_rs"])
@@ -118,27 +119,27 @@ def test_cross_entropy_hard_and_soft_targets_agree():
     logits = torch.randn(2, 6, 4, generator=g)
     y = torch.randint(0, 4, (2, 6), generator=g)
     ref = torch.nn.functional.cross_entropy(logits.reshape(-1, 4), y.reshape(-1), reduction="sum")
-    assert torch.allclose(adv.cross_entropy(logits, y), ref)
+    assert torch.allclose(metrics.cross_entropy(logits, y), ref)
     soft = torch.nn.functional.one_hot(y, 4).float()
-    assert torch.allclose(adv.cross_entropy(logits, soft, "none"), adv.cross_entropy(logits, y, "none"))
+    assert torch.allclose(metrics.cross_entropy(logits, soft, "none"), adv.cross_entropy(logits, y, "none"))
     with pytest.raises(ValueError):
-        adv.cross_entropy(logits, y, "avg")
+        metrics.cross_entropy(logits, y, "avg")
 
 
 def test_batched_mlps_are_independent_and_match_single_models():
     g = torch.Generator().manual_seed(7)
-    params = adv.init_mlps(3, [64, 16, 10], g)
+    params = ensembles.init_mlps(3, [64, 16, 10], g)
     assert [tuple(p.shape) for p in params] == [(3, 64, 16), (3, 1, 16), (3, 16, 10), (3, 1, 10)]
     x = torch.rand(3, 5, 64, generator=g)
-    out = adv.mlp_logits(params, x)
+    out = ensembles.mlp_forward(params, x)
     m = 1
     single = torch.relu(x[m] @ params[0][m] + params[1][m]) @ params[2][m] + params[3][m]
     assert torch.allclose(out[m], single, atol=1e-6)
     # the input gradient of the summed loss is each model's own gradient (no cross-talk)
     y = torch.randint(0, 10, (3, 5), generator=g)
     xr = x.clone().requires_grad_(True)
-    (gsum,) = torch.autograd.grad(adv.cross_entropy(adv.mlp_logits(params, xr), y), xr)
+    (gsum,) = torch.autograd.grad(metrics.cross_entropy(ensembles.mlp_forward(params, xr), y), xr)
     x1 = x[m].clone().requires_grad_(True)
     f1 = torch.relu(x1 @ params[0][m] + params[1][m]) @ params[2][m] + params[3][m]
-    (g1,) = torch.autograd.grad(adv.cross_entropy(f1, y[m]), x1)
+    (g1,) = torch.autograd.grad(metrics.cross_entropy(f1, y[m]), x1)
     assert torch.allclose(gsum[m], g1, atol=1e-6)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from theorylab import diffusion as dfn
+from theorylab import metrics
 
 F64 = torch.float64
 
@@ -99,7 +100,7 @@ def test_gaussian_kl_and_slope():
     assert dfn.gaussian_kl(m1, C1, m2, C2).item() == pytest.approx(ref.item(), rel=1e-12)
     assert abs(dfn.gaussian_kl(m1, C1, m1, C1).item()) < 1e-14
     T = [10, 20, 40, 80]
-    assert dfn.loglog_slope(T, [3.0 / t**2 for t in T]) == pytest.approx(-2.0)
+    assert metrics.loglog_slope(T, [3.0 / t**2 for t in T]) == pytest.approx(-2.0)
 
 
 def test_bad_mixtures_are_rejected():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from theorylab import icl
+from theorylab import icl, metrics
 
 F64 = torch.float64
 
@@ -207,7 +207,7 @@ def test_query_sensitivity_of_gd_and_lsa():
 def test_cosines():
     a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     torch.testing.assert_close(
-        icl.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [-1.0, -1.0]])), torch.tensor([1.0, -1.0])
+        metrics.rowwise_cosine(a, torch.tensor([[2.0, 0.0], [-1.0, -1.0]])), torch.tensor([1.0, -1.0])
     )
     assert abs(float(icl.identity_cosine(3.0 * torch.eye(4))) - 1) < 1e-7
     assert abs(float(icl.identity_cosine(-torch.eye(4))) + 1) < 1e-7

@@ -16,11 +16,12 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .metrics import cross_entropy
+
 Tensor = torch.Tensor
 
 
 # -- losses and accuracy ----------------------------------------------------------------------------------
-from .metrics import cross_entropy
 
 
 def per_class_accuracy(pred: Tensor, y: Tensor, num_classes: int) -> Tensor:

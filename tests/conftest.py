@@ -8,32 +8,27 @@ collect_ignore_glob = ["fixtures/*"]
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("THEORYLAB_BATCH", "1")
+# one thread per kernel: two 2-thread kernels on 2 cores ran 5x slower (the notebook tests run two at a time)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 if str(ROOT / "lib") not in sys.path:  # tests also run without the editable install
     sys.path.insert(0, str(ROOT / "lib"))
 
 
 def _retrying_kernel_start():
-    """Two pytest-xdist workers starting Jupyter kernels at the same moment can race for the same ports;
-    the loser dies before replying to kernel_info and nbval errors every cell of that notebook. Retry the
-    start (a fresh kernel, fresh ports) a few times before giving up."""
+    """nbval's kernel start goes through the book's one kernel-start helper (retry with a short stagger)."""
     try:
         import nbval.kernel as nbk
     except ImportError:  # nbval is only needed for the notebook tests
         return
     if getattr(nbk.start_new_kernel, "_theorylab_retry", False):
         return
+    from theorylab.book.kernels import with_retries
+
     original = nbk.start_new_kernel
 
     def start_new_kernel(*args, **kwargs):
-        import time
-
-        for attempt in range(3):
-            try:
-                return original(*args, **kwargs)
-            except RuntimeError:
-                if attempt == 2:
-                    raise
-                time.sleep(1.0 + attempt)
+        return with_retries(lambda: original(*args, **kwargs), retry_if=lambda e: isinstance(e, RuntimeError))
 
     start_new_kernel._theorylab_retry = True
     nbk.start_new_kernel = start_new_kernel

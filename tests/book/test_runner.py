@@ -104,9 +104,20 @@ def test_cli_exit_status_and_papermill_bad_scale(book):
     assert r.returncode != 0 and "scale must be one of 'ci', 'full'; got 'huge'" in r.stdout + r.stderr
 
 
-def test_kernel_start_failures_are_recognised():
-    from theorylab.book.runner import _kernel_start_failure
+def test_kernel_start_failures_are_recognised_and_retried():
+    from theorylab.book.kernels import is_start_failure, with_retries
 
-    assert _kernel_start_failure(RuntimeError("Kernel died before replying to kernel_info"))
-    assert _kernel_start_failure(OSError("Address already in use (addr='tcp://127.0.0.1:5')"))
-    assert not _kernel_start_failure(ValueError("scale must be one of 'ci', 'full'; got 'huge'"))
+    assert is_start_failure(RuntimeError("Kernel died before replying to kernel_info"))
+    assert is_start_failure(OSError("Address already in use (addr='tcp://127.0.0.1:5')"))
+    assert not is_start_failure(ValueError("scale must be one of 'ci', 'full'; got 'huge'"))
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return "started"
+
+    assert with_retries(flaky, sleep=lambda s: None) == "started" and len(calls) == 3
+    with pytest.raises(ValueError):
+        with_retries(lambda: (_ for _ in ()).throw(ValueError("a chapter error")), sleep=lambda s: None)

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Dict, List
 
 EXTRA_MARK = "% ---- Further references (hand-maintained; kept by import-catalog) ----"
-KEEP = ("id", "title", "authors", "year", "venue", "arxiv", "official_code", "part", "part_number", "fidelity")
+KEEP = ("id", "title", "authors", "year", "venue", "arxiv", "official_code", "part_number", "fidelity")
+# Fields the book owns, kept from the existing data/papers.json when the catalog is imported again: the grade
+# (``fidelity``: one source, settled by the chapter), the place in the part's story (``order``), the part table's
+# one-line ``finding`` and the part's flagship (``start_here``).
+BOOK_FIELDS = ("fidelity", "order", "finding", "start_here")
 STOP = {
     "a",
     "an",
@@ -98,10 +102,13 @@ def bib_entry(p: dict) -> str:
 
 def import_catalog(catalog: Path, root: Path) -> int:
     raw = json.loads(Path(catalog).read_text())
+    old_file = root / "data" / "papers.json"
+    old = {p["id"]: p for p in json.loads(old_file.read_text())} if old_file.exists() else {}
     papers = []
     for entry in sorted(raw, key=lambda e: e["id"]):
         p = {k: entry.get(k) for k in KEEP}
         p["bibkey"] = bibkey(entry)
+        p.update({k: old[p["id"]][k] for k in BOOK_FIELDS if k in old.get(p["id"], {})})
         papers.append(p)
     keys = [p["bibkey"] for p in papers]
     dup = {k for k in keys if keys.count(k) > 1}

@@ -20,21 +20,12 @@ from typing import Dict, List, Optional, Sequence
 
 from ..env import DEVICES, SCALES, check_choice
 from . import notebooks as nbt
+from .kernels import is_start_failure, with_retries
 from .paths import PARTS, chapter_notebooks, paper_id
 
 BUDGET_S = {"ci": 30.0, "full": 600.0}
 # A cell that runs this long is stuck (a hung kernel, a dead widget comm): fail it rather than wait forever.
 CELL_TIMEOUT_S = {"ci": 300, "full": 1800}
-# Parallel workers starting kernels at the same instant can race for the same ports; the loser dies before
-# replying to kernel_info. Such a start is retried (the chapter's own errors never are).
-KERNEL_START_TRIES = 3
-
-
-def _kernel_start_failure(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__}: {exc}"
-    return "kernel_info" in text or "Address already in use" in text or "ZMQError" in text
-
-
 BASE_PARAMS = ("scale", "seed", "device")
 
 
@@ -157,6 +148,17 @@ def provenance_text(scale: str, device: str, seed: int, commit: str, date: str, 
 
 
 # -- executing one job (in a worker process) -------------------------------------------------
+def gpu_name(device: str) -> str:
+    if device != "cuda":
+        return ""
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001 - a record without the name is still a record
+        return "cuda"
+
+
 def torch_version() -> str:
     try:
         import torch
@@ -178,26 +180,19 @@ def _execute(job: Job, commit: str, date: str, root: str) -> Result:
     t0 = time.perf_counter()
     error = None
     try:
-        for attempt in range(KERNEL_START_TRIES):
-            try:
-                pm.execute_notebook(
-                    job.notebook,
-                    job.output,
-                    parameters=params,
-                    kernel_name="python3",
-                    progress_bar=False,
-                    log_output=False,
-                    cwd=str(Path(job.notebook).parent),
-                    execution_timeout=CELL_TIMEOUT_S[job.scale],
-                )
-                break
-            except pm.PapermillExecutionError:
-                raise
-            except Exception as exc:  # a kernel that dies at start (two workers raced for a port): start again
-                if attempt + 1 == KERNEL_START_TRIES or not _kernel_start_failure(exc):
-                    raise
-                time.sleep(1.0 + attempt)
-                t0 = time.perf_counter()
+        with_retries(
+            lambda: pm.execute_notebook(
+                job.notebook,
+                job.output,
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                cwd=str(Path(job.notebook).parent),
+                execution_timeout=CELL_TIMEOUT_S[job.scale],
+            ),
+            retry_if=lambda e: not isinstance(e, pm.PapermillExecutionError) and is_start_failure(e),
+        )
         status = "ok"
     except pm.PapermillExecutionError as exc:
         status = "error"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
+from ..claims import verdict_of
 from .catalog import load_papers
 from .paths import PARTS, chapter_notebooks, paper_id
 
@@ -24,27 +25,60 @@ def load_runs(root: Path, scale: str = "ci") -> Dict[int, dict]:
     return out
 
 
+def load_calibrations(root: Path) -> Dict[int, dict]:
+    out = {}
+    for f in sorted((root / "data" / "calibration").glob("*.json")):
+        doc = json.loads(f.read_text())
+        out[int(doc["paper"])] = doc
+    return out
+
+
 def chapter_map(root: Path) -> Dict[int, Path]:
     return {paper_id(p): p for p in chapter_notebooks(root)}
 
 
-def _run_facts(doc: Optional[dict]) -> Dict[str, str]:
+def chapter_order(root: Path) -> Dict[int, tuple]:
+    """Sort key of each paper inside its part: the ``order`` field of ``data/papers.json`` (the part's story),
+    then the id; papers without a chapter come last."""
+    chapters = chapter_map(root)
+    return {p["id"]: (p["id"] not in chapters, p.get("order", 10_000), p["id"]) for p in load_papers(root)}
+
+
+VERDICT_TEXT = {
+    "reproduced": "reproduced",
+    "partly": "partly reproduced",
+    "not reproduced": "not reproduced",
+    "not tested at this scale": "not tested at ci",
+}
+
+
+def _counts(claims: List[dict], role: str) -> tuple:
+    mine = [c for c in claims if c.get("role", "supporting") == role and c["status"] != "SKIPPED"]
+    return sum(c["status"] == "PASS" for c in mine), len(mine)
+
+
+def run_facts(doc: Optional[dict], cal: Optional[dict] = None) -> Dict[str, str]:
+    """What the status page shows of a chapter's stored run at one scale (seed 0) and its calibration."""
     if not doc or not doc.get("runs"):
-        return {"claims": "not run", "seconds": "-", "seeds": "-"}
+        return {"verdict": "not run", "headline": "-", "supporting": "-", "seconds": "-", "heldout": "-", "gpu": "-"}
     runs = doc["runs"]
     first = runs.get("0") or next(iter(runs.values()))
-    cl = first.get("claims", [])
-    npass = sum(c["status"] == "PASS" for c in cl)
-    nnot = sum(c["status"] == "NOT REPRODUCED" for c in cl)
-    nskip = sum(c["status"] == "SKIPPED" for c in cl)
-    nfail = sum(c["status"] == "FAIL" for c in cl)
-    claims = f"{npass} reproduced / {nnot} not"
-    if nfail:
-        claims += f" / {nfail} FAILED"
-    if nskip:
-        claims += f" ({nskip} full-scale only)"
-    ok = sum(r["status"] == "ok" for r in runs.values())
-    return {"claims": claims, "seconds": f"{first['seconds']:.0f}", "seeds": f"{ok}/{len(runs)}"}
+    claims = first.get("claims", [])
+    h_ok, h_n = _counts(claims, "headline")
+    s_ok, s_n = _counts(claims, "supporting")
+    verdict = VERDICT_TEXT[verdict_of(claims)] if first["status"] == "ok" else "FAILED"
+    if cal:
+        heldout = f"{cal['heldout_pass']}/{len(cal['heldout_seeds'])}"
+    else:
+        heldout = "-"
+    return {
+        "verdict": verdict,
+        "headline": f"{h_ok}/{h_n}" if h_n else "-",
+        "supporting": f"{s_ok}/{s_n}" if s_n else "-",
+        "seconds": f"{first['seconds']:.0f}",
+        "heldout": heldout,
+        "gpu": first.get("gpu") or first.get("device", "-"),
+    }
 
 
 def _title_cell(p: dict) -> str:
@@ -52,63 +86,95 @@ def _title_cell(p: dict) -> str:
     return f"{title} ({p['authors']}, {p['year']}) {{cite:p}}`{p['bibkey']}`"
 
 
+def _grade(p: dict, prefix: str = "") -> str:
+    g = p["fidelity"]
+    return f"[{g}]({prefix}grades.md#grade-{g.lower()})"
+
+
 def status_markdown(root: Path) -> str:
     papers = load_papers(root)
-    runs = load_runs(root)
+    runs, full, cals = load_runs(root), load_runs(root, "full"), load_calibrations(root)
     chapters = chapter_map(root)
-    n_ch = sum(p["id"] in chapters for p in papers)
-    tot_rep = tot_not = 0
+    order = chapter_order(root)
+    facts = {pid: run_facts(runs.get(pid), cals.get(pid)) for pid in chapters}
+    verdicts = [f["verdict"] for f in facts.values()]
+    h_ok = h_n = s_ok = s_n = 0
     for pid in chapters:
         doc = runs.get(pid)
         if doc and doc.get("runs"):
             first = doc["runs"].get("0") or next(iter(doc["runs"].values()))
-            tot_rep += sum(c["status"] == "PASS" for c in first.get("claims", []))
-            tot_not += sum(c["status"] == "NOT REPRODUCED" for c in first.get("claims", []))
+            a, b = _counts(first.get("claims", []), "headline")
+            c, d = _counts(first.get("claims", []), "supporting")
+            h_ok, h_n, s_ok, s_n = h_ok + a, h_n + b, s_ok + c, s_n + d
+    held = [cals[pid] for pid in chapters if pid in cals]
+    held_ok = sum(c["heldout_pass"] for c in held)
+    held_n = sum(len(c["heldout_seeds"]) for c in held)
     lines = [
         "# Reproduction status",
         "",
-        "Every paper of the book, its fidelity grade (A: the paper's own experiment at smaller scale; B: its",
-        "mechanism on a toy of our design; C: an illustration only), its chapter or *planned*, and what the",
-        "book's runner measured at `ci` scale on 2 CPU cores: claims reproduced / declared not reproduced (seed 0),",
-        "seconds, and how many of the seeds run passed every checked claim.",
+        "Every paper of the book: its [grade](grades.md), its chapter or *planned*, and what the book's runner "
+        "measured at `ci` scale on 2 CPU cores. The **verdict** comes from the chapter's headline claims (each "
+        "tested against a control that implements the rival explanation): *reproduced* when all hold, *partly* "
+        "when some do. **Headline** and **supporting** give the claims that hold at seed 0 out of those checked. "
+        "**Held-out seeds**: thresholds are calibrated on seeds 0-9; this counts the runs on seeds 10-19 that "
+        "pass every checked claim. **Full**: the paper-like scale on one GPU, where it has been run.",
         "This page is generated from `data/` by `python -m theorylab.book status`.",
         "",
-        f"**{n_ch} of {len(papers)} papers have a chapter; {tot_rep} claims reproduced, {tot_not} declared not "
-        f"reproduced.**",
+        f"**{len(chapters)} of {len(papers)} papers have a chapter. Verdicts at `ci`: "
+        f"{verdicts.count('reproduced')} reproduced, {verdicts.count('partly reproduced')} partly reproduced, "
+        f"{verdicts.count('not reproduced')} not reproduced"
+        + (f", {verdicts.count('FAILED')} failed" if "FAILED" in verdicts else "")
+        + f". Headline claims holding: {h_ok} of {h_n}; supporting claims: {s_ok} of {s_n}. "
+        f"Held-out seeds passing: {held_ok} of {held_n} runs.**",
         "",
     ]
     for num, (slug, name) in PARTS.items():
-        part = [p for p in papers if p.get("part_number") == num]
+        part = sorted((p for p in papers if p.get("part_number") == num), key=lambda p: order[p["id"]])
         lines += [
             f"## Part {num}: {name}",
             "",
-            "| id | paper | grade | chapter | claims | ci s | seeds passing |",
-            "|---|---|---|---|---|---|---|",
+            "| id | paper | grade | chapter | verdict (ci) | headline | supporting | held-out seeds | ci s | full |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for p in sorted(part, key=lambda p: p["id"]):
+        for p in part:
             if p["id"] in chapters:
                 rel = chapters[p["id"]].relative_to(root / "chapters").as_posix()
                 link = f"[chapter]({rel})"
-                f = _run_facts(runs.get(p["id"]))
+                f = facts[p["id"]]
+                fu = run_facts(full.get(p["id"]))
+                full_cell = "-" if fu["verdict"] == "not run" else f"{fu['verdict']}, {fu['seconds']} s, {fu['gpu']}"
             else:
-                link, f = "planned", {"claims": "-", "seconds": "-", "seeds": "-"}
+                link = "planned"
+                f = {k: "-" for k in ("verdict", "headline", "supporting", "heldout", "seconds")}
+                full_cell = "-"
             lines.append(
-                f"| {p['id']} | {_title_cell(p)} | {p['fidelity']} | {link} | {f['claims']} | "
-                f"{f['seconds']} | {f['seeds']} |"
+                f"| {p['id']} | {_title_cell(p)} | {_grade(p)} | {link} | {f['verdict']} | {f['headline']} | "
+                f"{f['supporting']} | {f['heldout']} | {f['seconds']} | {full_cell} |"
             )
         lines.append("")
     return "\n".join(lines)
 
 
 def part_papers_markdown(root: Path, num: int) -> str:
+    """The part's table, in the order of its story: chapter, one-line finding, verdict, grade; then planned."""
     papers = [p for p in load_papers(root) if p.get("part_number") == num]
     chapters = chapter_map(root)
-    rows = ["| id | paper | grade | chapter |", "|---|---|---|---|"]
-    for p in sorted(papers, key=lambda p: p["id"]):
-        link = f"[chapter]({chapters[p['id']].name})" if p["id"] in chapters else "planned"
-        rows.append(
-            f"| {p['id']} | {p['title'].replace('|', '/')} ({p['authors']}, {p['year']}) | {p['fidelity']} | {link} |"
-        )
+    order = chapter_order(root)
+    runs, cals = load_runs(root), load_calibrations(root)
+    rows = ["| | chapter | finding | verdict (ci) | grade |", "|---|---|---|---|---|"]
+    k = 0
+    for p in sorted(papers, key=lambda p: order[p["id"]]):
+        title = f"{p['title'].replace('|', '/')} ({p['authors']}, {p['year']})"
+        if p["id"] in chapters:
+            k += 1
+            star = " **start here**" if p.get("start_here") else ""
+            f = run_facts(runs.get(p["id"]), cals.get(p["id"]))
+            rows.append(
+                f"| {k} | [{title}]({chapters[p['id']].name}){star} | {p.get('finding', '')} | {f['verdict']} | "
+                f"{_grade(p, '../')} |"
+            )
+        else:
+            rows.append(f"| | {title} | *planned* | | {_grade(p, '../')} |")
     return "\n".join(rows)
 
 
@@ -134,7 +200,8 @@ def toc_yaml(root: Path) -> str:
     ]
     for num, (slug, name) in PARTS.items():
         lines += [f'  - caption: "Part {num}: {name}"', "    chapters:", f"      - file: chapters/{slug}/index"]
-        mine = [c for c in chapters if c.parent.name == slug]
+        order = chapter_order(root)
+        mine = sorted((c for c in chapters if c.parent.name == slug), key=lambda c: order[paper_id(c)])
         if mine:
             lines.append("        sections:")
             lines += [f"          - file: chapters/{slug}/{c.stem}" for c in mine]
@@ -142,12 +209,56 @@ def toc_yaml(root: Path) -> str:
         '  - caption: "The book"',
         "    chapters:",
         "      - file: chapters/status",
+        "      - file: chapters/grades",
+        "      - file: chapters/notation",
         "      - file: chapters/bibliography",
     ]
     return "\n".join(lines) + "\n"
 
 
+CORE = ("theorylab.claims", "theorylab.env", "theorylab.plotting", "theorylab.progress", "theorylab.widgets")
+
+
+def module_kind(name: str) -> str:
+    if name == "theorylab" or name in CORE:
+        return "core"
+    if name.startswith("theorylab.papers."):
+        return "paper"
+    return "shared"
+
+
+def module_map_markdown(root: Path) -> str:
+    """``lib/theorylab/MODULES.md``: every module of the package, its kind, size and the chapters that use it."""
+    from . import deps
+
+    used = deps.module_map(root, chapter_notebooks(root))
+    pkg = deps.package_dir(root)
+    lines = [
+        "# theorylab: modules and the chapters that use them",
+        "",
+        "Generated by `python -m theorylab.book status` from the chapters' imports: do not edit by hand. **Core**:",
+        "every chapter's environment, claims, plots and widgets. **Shared**: building blocks used by two or more",
+        "chapters (a test fails below two). **Paper**: code for one chapter, named by the paper's bibkey (a test",
+        "fails when another chapter imports it). `theorylab.book` is the book's tooling, not imported by chapters.",
+        "",
+        "| module | kind | lines | chapters |",
+        "|---|---|---|---|",
+    ]
+    files = sorted(p for p in pkg.rglob("*.py") if "book" not in p.relative_to(pkg).parts)
+    for f in files:
+        rel = f.relative_to(pkg.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        if name == "theorylab.papers":
+            continue
+        n_lines = len(f.read_text().splitlines())
+        users = used.get(name, [])
+        who = "all (through `import theorylab`)" if module_kind(name) == "core" else ", ".join(map(str, users)) or "-"
+        lines.append(f"| `{name}` | {module_kind(name)} | {n_lines} | {who} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_status(root: Path) -> Path:
+    (root / "lib" / "theorylab" / "MODULES.md").write_text(module_map_markdown(root))
     for num in PARTS:
         update_part_index(root, num)
     (root / "_toc.yml").write_text(toc_yaml(root))

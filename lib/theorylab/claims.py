@@ -140,6 +140,21 @@ class Claims:
             c.control_passed = _holds(c.control_value, op, threshold)
         return c
 
+    def _checked(self, name, value, op, threshold, role, paper, control, note) -> bool:
+        c = self._make(
+            name,
+            value,
+            op,
+            threshold,
+            lambda ok: PASS if ok else FAIL,
+            role=role,
+            paper=paper,
+            control=control,
+            note=note,
+        )
+        self._add(c)
+        return bool(c.passed)
+
     def headline(
         self, name: str, value: Any, op: str, threshold: float, *, control: Tuple[str, Any], paper: str = ""
     ) -> bool:
@@ -147,37 +162,13 @@ class Claims:
 
         ``paper``: the paper's own number with its figure/table (text), or "" when it gives none.
         """
-        c = self._make(
-            name,
-            value,
-            op,
-            threshold,
-            lambda ok: PASS if ok else FAIL,
-            role=HEADLINE,
-            paper=paper,
-            control=control,
-            note="",
-        )
-        self._add(c)
-        return bool(c.passed)
+        return self._checked(name, value, op, threshold, HEADLINE, paper, control, "")
 
     def supporting(
         self, name: str, value: Any, op: str, threshold: float, *, paper: str = "", control=None, note: str = ""
     ) -> bool:
         """A supporting claim (a signature of the mechanism): ``value op threshold`` must hold."""
-        c = self._make(
-            name,
-            value,
-            op,
-            threshold,
-            lambda ok: PASS if ok else FAIL,
-            role=SUPPORTING,
-            paper=paper,
-            control=control,
-            note=note,
-        )
-        self._add(c)
-        return bool(c.passed)
+        return self._checked(name, value, op, threshold, SUPPORTING, paper, control, note)
 
     def check(self, name: str, value: Any, op: str, threshold: float, note: str = "") -> bool:
         """Chapter standard v1: a supporting claim. New chapters use :meth:`headline` / :meth:`supporting`."""

@@ -136,9 +136,10 @@ def table(summary: dict) -> str:
             lines.append(f"{r['name'][:60]:60} {r['role']:10} {r['status']:14} (skipped at ci)")
             continue
         m = r["margin_sd"]
+        m_text = "inf" if m is None else (">1000" if m > 1000 else f"{m:.1f}")
         lines.append(
             f"{r['name'][:60]:60} {r['role']:10} {r['status']:14} {r['calib_mean']:10.4g} "
-            f"{r['calib_sd']:9.3g} {r['threshold']:9.4g} {('inf' if m is None else f'{m:.1f}'):>7} "
+            f"{r['calib_sd']:9.3g} {r['threshold']:9.4g} {m_text:>7} "
             f"{r['heldout_pass']}/10"
         )
         if r.get("control"):

@@ -88,7 +88,7 @@ def _title_cell(p: dict) -> str:
 
 def _grade(p: dict, prefix: str = "") -> str:
     g = p["fidelity"]
-    return f"[{g}]({prefix}grades.md#grade-{g.lower()})"
+    return f"[{g}]({prefix}grades.md)"
 
 
 def status_markdown(root: Path) -> str:

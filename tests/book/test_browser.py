@@ -24,11 +24,8 @@ from theorylab.book.paths import PARTS, chapter_notebooks
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
-# Known upstream bug, not ours: Sphinx 7.4 adds an inline script registered after Builder.init() twice
-# (prepare_writing re-adds app.registry.js_files), and sphinx-thebe's inline `const THEBE_JS_URL = ...`
-# then throws on its second declaration. Thebe is off in _config.yml, so nothing uses it. Any other
-# console error fails the test.
-KNOWN_CONSOLE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+# Every console error fails the test (a Sphinx 7.4 repeat of inline scripts is undone by _ext/dedupe_scripts.py).
+KNOWN_CONSOLE_ERRORS = ()
 
 # Pages whose raw TeX is a known defect of the chapter (reported, to be fixed there): a warning, not a
 # failure. Remove the entry once the chapter is fixed.

@@ -57,15 +57,19 @@ def repository(root: Path) -> Dict[str, str]:
 
 
 def setup_cell_source(url: str, branch: str) -> str:
+    """The first code cell of every chapter; written so that ``ruff format`` and ``ruff check`` leave it as is."""
     return (
         "# Setup: install this book's shared package `theorylab` when it is missing (Colab, Kaggle, Binder or any\n"
         "# Jupyter server). In a local checkout or the book's runner it is already installed and this does nothing.\n"
-        "import importlib.util, subprocess, sys\n"
+        "import importlib.util\n"
+        "import subprocess\n"
+        "import sys\n"
         "\n"
         'if importlib.util.find_spec("theorylab") is None:\n'
-        f'    print("Installing theorylab from {url} ({branch}); PyTorch is not touched.")\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
-        f'                    "theorylab @ git+{url}.git@{branch}"], check=True)\n'
+        f'    url = "{url}"\n'
+        f'    print(f"Installing theorylab from {{url}} ({branch}); PyTorch is not touched.")\n'
+        f'    pip = [sys.executable, "-m", "pip", "install", "-q", f"theorylab @ git+{{url}}.git@{branch}"]\n'
+        "    subprocess.run(pip, check=True)\n"
     )
 
 

@@ -69,7 +69,7 @@ def setup_cell_source(url: str, branch: str) -> str:
         f'    url = "{url}"\n'
         f'    print(f"Installing theorylab from {{url}} ({branch}); PyTorch is not touched.")\n'
         f'    pip = [sys.executable, "-m", "pip", "install", "-q", f"theorylab @ git+{{url}}.git@{branch}"]\n'
-        "    subprocess.run(pip, check=True)\n"
+        "    subprocess.run(pip, check=True)"  # no newline at the end: ruff format strips it in notebooks
     )
 
 

@@ -137,3 +137,14 @@ def test_cuda_matches_cpu():  # pragma: no cover - only with a GPU
     X = torch.randn(5, 4, 3, generator=gen(1), dtype=F64)
     pc = {k: v.cuda() for k, v in p.items()}
     assert torch.allclose(mf.forward(pc, X.cuda()).cpu(), mf.forward(p, X), atol=1e-10)
+
+
+def test_width_power_scales_the_average():
+    """With the attention switched off (V = 0) and L = 1, the output is (1/M^p) sum_m a_m tanh(b_m^T h): the
+    standard parameterisation (p = 1/2) is exactly sqrt(M) times the mean-field one (p = 1)."""
+    g = torch.Generator().manual_seed(3)
+    p = mf.init_params(2, 1, 16, 4, generator=g, dtype=torch.float64)
+    p["V"] = torch.zeros_like(p["V"])
+    X = torch.randn(5, 3, 3, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(mf.forward(p, X, width_power=0.5), 4.0 * mf.forward(p, X), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mf.forward(p, X, width_power=1.0), mf.forward(p, X), rtol=0, atol=0)

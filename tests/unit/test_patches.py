@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from theorylab import contrastive, patches
+from theorylab import patches
 
 
 def test_sample_shapes_signal_and_projected_noise():
@@ -70,15 +70,3 @@ def test_trackers():
     na = patches.noise_alignment(W, data.xi)
     assert float(na[1, 2]) == pytest.approx(float(data.xi[2].norm()))
     assert float(s["noise"]) >= float(data.xi[2].norm()) / 6
-
-
-def test_info_nce():
-    z = torch.eye(4, dtype=torch.float64) * 10
-    perfect = contrastive.info_nce(z, z, temperature=0.1)
-    shuffled = contrastive.info_nce(z, z.roll(1, dims=0), temperature=0.1)
-    assert float(perfect) < 1e-3 < float(shuffled)
-    # identical embeddings for all rows: loss = log(n)
-    same = torch.ones(2, 5, 3, dtype=torch.float64)
-    assert torch.allclose(contrastive.info_nce(same, same), torch.full((2,), math.log(5), dtype=torch.float64))
-    one_way = contrastive.info_nce(z, z.roll(1, dims=0), symmetric=False)
-    assert one_way.shape == ()

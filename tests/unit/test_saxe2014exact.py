@@ -196,3 +196,35 @@ def test_adaptive_gradient_flow_follows_theory(depth, rtol):
     th = dl.crossing_times(out["modes"][:, 0], t, s / 2)
     assert np.allclose(th, dl.deep_half_time(s, u0, depth), rtol=rtol)
     assert np.allclose(out["modes"][-1, 0].numpy(), dl.deep_mode_strength(t_end, s, u0, depth), rtol=0.02)
+
+
+# -- make_init and the effective initial strength --------------------------------------------
+def test_make_init_kinds_and_bad_input():
+    d = dl.svd_regression([2.0, 1.0], n_in=5, n_out=3, generator=gen())
+    dims = [5, 6, 3]
+    dec = dl.make_init("decoupled", dims, 2, U=d["U"], V=d["V"], u0=1e-3, generator=gen(1))
+    assert torch.allclose(dl.mode_strengths(dl.end_to_end(dec), d["U"], d["V"]), torch.full((2, 2), 1e-3, dtype=F64))
+    orth = dl.make_init("orthogonal", dims, 2, gain=0.5, generator=gen(2))
+    assert torch.allclose(torch.linalg.svdvals(orth[0]), torch.full((2, 5), 0.5, dtype=F64), atol=1e-12)
+    g1 = dl.make_init("gaussian", dims, 1, gain=2.0, generator=gen(3))
+    g2 = dl.gaussian_init(dims, 1, generator=gen(3))
+    assert all(torch.allclose(a, 2 * b) for a, b in zip(g1, g2))
+    small = dl.make_init("small", dims, 400, std=1e-3, generator=gen(4))
+    assert abs(float(small[0].std()) - 1e-3) < 1e-4
+    with pytest.raises(ValueError, match="decoupled, small, orthogonal, gaussian"):
+        dl.make_init("xavier", dims, 1)
+    with pytest.raises(ValueError, match="U and V"):
+        dl.make_init("decoupled", dims, 1)
+
+
+def test_effective_u0_predicts_random_start_half_times():
+    s, lr = np.array([2.0, 0.5]), 0.01
+    d = dl.svd_regression(list(s), n_in=6, n_out=4, generator=gen())
+    Ws = dl.make_init("small", [6, 8, 4], 4, std=1e-3, generator=gen(1))
+    u0 = dl.effective_u0(Ws, d["U"], d["V"]).numpy()
+    assert u0.shape == (4, 2) and np.all(u0 > 0)
+    out = dl.train_gd(Ws, d["Sigma31"], lr, 2500, U=d["U"], V=d["V"], record_every=5)
+    th = dl.crossing_times(out["modes"], out["t"], s / 2)
+    assert np.allclose(th, dl.half_time(s, u0, tau=1 / lr), rtol=0.15)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        dl.effective_u0(Ws[:1], d["U"], d["V"])

@@ -289,3 +289,19 @@ def test_run_batched_per_copy_betas():
             single(W, v).backward()
             opt.step()
         torch.testing.assert_close(W.detach(), out["params"][0][k], rtol=1e-10, atol=1e-12)
+
+
+def test_first_step_by_hand_and_warmup_growth():
+    """With a constant gradient: AdaGrad++ moves each coordinate by eps at step 1, Adam++ by eps (1-b1)/sqrt(1-b2);
+    over the next steps Adam++'s eta grows much faster with beta2 = 0.999 than with 0.99 (the warm-up runaway)."""
+    x0 = torch.zeros(2, 3, dtype=F64)
+    loss = lambda ps, t: ps[0].sum(1)  # gradient 1 in every coordinate, for both copies
+    eps = 1e-6
+    ada = optim.run_batched("adagrad++", loss, [x0], 1, eps=eps, delta=0.0)["params"][0]
+    torch.testing.assert_close(ada, torch.full_like(ada, -eps), rtol=1e-12, atol=0)
+    out = optim.run_batched("adam++", loss, [x0], 1, eps=eps, betas=(0.9, [0.99, 0.999]), delta=0.0)["params"][0]
+    want = torch.tensor([[0.1 / 0.1**1], [0.1 / 0.001**0.5]], dtype=F64) * -eps
+    torch.testing.assert_close(out, want.expand(2, 3), rtol=1e-12, atol=0)
+    etas = optim.run_batched("adam++", loss, [x0], 20, eps=eps, betas=(0.9, [0.99, 0.999]), delta=0.0)["eta"]
+    growth = (etas[-1] / etas[0]).tolist()
+    assert growth[1] > 1e3 * growth[0] > 1e3  # 0.999 runs away orders of magnitude faster than 0.99

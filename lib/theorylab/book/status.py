@@ -67,6 +67,8 @@ def run_facts(doc: Optional[dict], cal: Optional[dict] = None) -> Dict[str, str]
     h_ok, h_n = _counts(claims, "headline")
     s_ok, s_n = _counts(claims, "supporting")
     verdict = VERDICT_TEXT[verdict_of(claims)] if first["status"] == "ok" else "FAILED"
+    if first["status"] == "ok" and not any(c.get("role") == "headline" for c in claims):
+        verdict = "no headline claims yet (standard v1)"
     if cal:
         heldout = f"{cal['heldout_pass']}/{len(cal['heldout_seeds'])}"
     else:

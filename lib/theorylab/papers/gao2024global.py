@@ -67,7 +67,7 @@ def embed(X: torch.Tensor) -> torch.Tensor:
     return torch.cat([X, torch.zeros_like(X[..., :1])], dim=-1)
 
 
-def block(H: torch.Tensor, W, V, a, b, L: int) -> torch.Tensor:
+def block(H: torch.Tensor, W, V, a, b, L: int, width_power: float = 1.0) -> torch.Tensor:
     """One residual block for all models at once. ``H: (S, B, N, D)``; ``W, V: (S, M, D, D)``;
     ``a, b: (S, M, D)``. Returns the updated ``H``.
 
@@ -83,20 +83,24 @@ def block(H: torch.Tensor, W, V, a, b, L: int) -> torch.Tensor:
     A = torch.softmax(scores, dim=3)  # over keys k, per head m
     VH = torch.bmm(H.reshape(S, B * N, D), V.permute(0, 2, 1, 3).reshape(S, D, M * D))  # (S, B*N, M*D)
     attn = torch.bmm(A.reshape(S * B, N, N * M), VH.reshape(S * B, N * M, D)).reshape(S, B, N, D)
-    H = H + attn / (L * M)
+    H = H + attn / (L * M**width_power)
     act = torch.tanh(torch.einsum("sbid,smd->sbim", H, b))
-    return H + torch.einsum("sbim,smd->sbid", act, a) / (L * M)
+    return H + torch.einsum("sbim,smd->sbid", act, a) / (L * M**width_power)
 
 
-def forward(params: Dict[str, torch.Tensor], X: torch.Tensor, return_stream: bool = False):
-    """Outputs ``(S, B)`` of the ``S`` models on inputs ``X: (B, N, d)`` (shared) or ``(S, B, N, d)``."""
+def forward(params: Dict[str, torch.Tensor], X: torch.Tensor, return_stream: bool = False, width_power: float = 1.0):
+    """Outputs ``(S, B)`` of the ``S`` models on inputs ``X: (B, N, d)`` (shared) or ``(S, B, N, d)``.
+
+    ``width_power``: each sub-layer is divided by ``L * M**width_power``; 1 is the mean-field average, 0.5 the
+    standard (NTK-type) parameterisation, whose outputs do not concentrate as ``M`` grows.
+    """
     W, V, a, b = (params[k] for k in PARAMS)
     S, L = W.shape[:2]
     H = embed(X)
     if H.dim() == 3:
         H = H.unsqueeze(0).expand(S, *H.shape)
     for l in range(L):
-        H = block(H, W[:, l], V[:, l], a[:, l], b[:, l], L)
+        H = block(H, W[:, l], V[:, l], a[:, l], b[:, l], L, width_power)
     y = H[..., -1].mean(-1)
     return (y, H) if return_stream else y
 
@@ -115,44 +119,48 @@ def weight_decay(params: Dict[str, torch.Tensor]) -> torch.Tensor:
     return 0.5 * tot
 
 
-def objective(params, X, y, lam: float):
+def objective(params, X, y, lam: float, width_power: float = 1.0):
     """Per-model training loss and regularised objective ``R + lam/2 E|theta|^2``, each ``(S,)``."""
-    loss = mse(forward(params, X), y)
+    loss = mse(forward(params, X, width_power=width_power), y)
     return loss, loss + lam * weight_decay(params)
 
 
-def gd_step(params: Dict[str, torch.Tensor], X, y, lr: float, lam: float) -> torch.Tensor:
+def gd_step(params: Dict[str, torch.Tensor], X, y, lr: float, lam: float, width_power: float = 1.0) -> torch.Tensor:
     """One full-batch gradient step in the mean-field time scale, in place; returns the loss ``(S,)``.
 
     ``theta <- theta - lr * L * M * grad(objective)``: with this factor a particle's velocity is the
     gradient of the first variation of the objective (O(1) for every L, M), so ``lr * steps`` is the
-    gradient-flow time whatever the size.
+    gradient-flow time whatever the size. With ``width_power = p`` the factor is ``L * M**(2p - 1)``: the same
+    function-space speed at initialisation (``L`` for the standard parameterisation ``p = 1/2``, whose particles
+    then move only O(M^-1/2): the lazy regime).
     """
     for p in params.values():
         p.requires_grad_(True)
-    loss, obj = objective(params, X, y, lam)
+    loss, obj = objective(params, X, y, lam, width_power)
     grads = torch.autograd.grad(obj.sum(), [params[k] for k in PARAMS])
     L, M = params["W"].shape[1:3]
     with torch.no_grad():
         for k, g in zip(PARAMS, grads):
-            params[k] = params[k].detach() - lr * L * M * g
+            params[k] = params[k].detach() - lr * L * M ** (2 * width_power - 1) * g
     return loss.detach()
 
 
-def train(params, X, y, *, lr: float, lam: float, steps: int, X_test=None, record_every: int = 1):
+def train(
+    params, X, y, *, lr: float, lam: float, steps: int, X_test=None, record_every: int = 1, width_power: float = 1.0
+):
     """Full-batch GD for all models; returns a dict with the loss curves ``(T, S)``, the final params
     and (if ``X_test`` is given) the trained test predictions ``(S, B_test)``."""
     params = {k: v.detach().clone() for k, v in params.items()}
     curve = []
     for t in range(steps):
-        loss = gd_step(params, X, y, lr, lam)
+        loss = gd_step(params, X, y, lr, lam, width_power)
         if t % record_every == 0:
             curve.append(loss)
     with torch.no_grad():
-        final = mse(forward(params, X), y)
+        final = mse(forward(params, X, width_power=width_power), y)
         out = {"loss": torch.stack(curve + [final]), "params": params}
         if X_test is not None:
-            out["pred_test"] = forward(params, X_test)
+            out["pred_test"] = forward(params, X_test, width_power=width_power)
     return out
 
 

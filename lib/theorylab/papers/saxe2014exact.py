@@ -378,3 +378,48 @@ def crossing_times(curves, t, level, *, rising: bool = True) -> np.ndarray:
     out = t[i1 - 1] + np.clip(frac, 0.0, 1.0) * (t[i1] - t[i1 - 1])
     out = np.where(i == 0, t[0], out)
     return np.where(ok, out, np.nan)
+
+
+# -- one entry point for the chapter's initialisations ----------------------------------------
+INITS = ("decoupled", "small", "orthogonal", "gaussian")
+
+
+def make_init(
+    kind: str,
+    dims: Sequence[int],
+    batch: int,
+    *,
+    U: Optional[Tensor] = None,
+    V: Optional[Tensor] = None,
+    u0: float = 1e-5,
+    std: float = 1e-3,
+    gain: float = 1.0,
+    generator=None,
+) -> List[Tensor]:
+    """Initial weights of ``batch`` networks with widths ``dims``.
+
+    ``kind``: ``"decoupled"`` (balanced, mode-aligned, strength ``u0`` on every mode of ``U``, ``V``),
+    ``"small"`` (i.i.d. entries of s.d. ``std``), ``"orthogonal"`` (random orthogonal layers times ``gain``)
+    or ``"gaussian"`` (scaled Gaussian layers, variance ``1/n_in``, times ``gain``).
+    """
+    if kind == "decoupled":
+        if U is None or V is None:
+            raise ValueError("the decoupled init needs the target's singular vectors U and V")
+        strengths = torch.full((U.shape[-1],), float(u0), dtype=U.dtype, device=U.device)
+        return decoupled_init(U, V, strengths, dims, batch=batch, generator=generator)
+    if kind == "small":
+        return gaussian_init(dims, batch, std=std, generator=generator)
+    if kind == "orthogonal":
+        return orthogonal_init(dims, batch, gain=gain, generator=generator)
+    if kind == "gaussian":
+        return [gain * W for W in gaussian_init(dims, batch, generator=generator)]
+    raise ValueError(f"init must be one of {', '.join(INITS)}; got {kind!r}")
+
+
+def effective_u0(Ws: Sequence[Tensor], U: Tensor, V: Tensor) -> Tensor:
+    """Effective initial strength of each mode of a small random one-hidden-layer start,
+    ``u0_eff = |W_1 v_a + W_2^T u_a|^2 / 4`` (the growing component after the alignment phase); ``(B, r)``."""
+    if len(Ws) != 2:
+        raise ValueError(f"effective_u0 is derived for one hidden layer (two weight matrices); got {len(Ws)}")
+    W1, W2 = Ws
+    return 0.25 * (W1 @ V + W2.transpose(-2, -1) @ U).pow(2).sum(dim=-2)

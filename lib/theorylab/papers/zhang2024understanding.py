@@ -1,4 +1,4 @@
-"""Contrastive objectives (InfoNCE), batched over leading dimensions."""
+"""Chapter 19 (Zhang & Cao 2024, SimCLR in two-layer CNNs): the InfoNCE objective, batched over leading dimensions."""
 
 from __future__ import annotations
 

@@ -29,11 +29,7 @@ KNOWN_CONSOLE_ERRORS = ()
 
 # Pages whose raw TeX is a known defect of the chapter (reported, to be fixed there): a warning, not a
 # failure. Remove the entry once the chapter is fixed.
-KNOWN_RAW_TEX = {
-    # the display equation after "(the covariance of the pre-activations ...):" starts inside the paragraph,
-    # so myst does not parse it as math: a blank line before its `$$` fixes it
-    "14-diffusion-feature-learning": "display math inside a paragraph (no blank line before $$)",
-}
+KNOWN_RAW_TEX = {}
 
 # Wait for MathJax (only where the page loads it), then for every image, and report what the page shows.
 INSPECT_JS = r"""

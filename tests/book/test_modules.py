@@ -37,3 +37,12 @@ def test_paper_module_serves_its_own_chapter_only(module):
     owners = [pid for pid, p in papers_by_id(ROOT).items() if p["bibkey"] == key]
     assert owners, f"{module}: a paper module is named by its paper's bibkey (data/papers.json)"
     assert USED.get(module, []) == owners, f"{module} is imported by chapters {USED.get(module)}, not {owners} alone"
+
+
+def test_lib_hash_ignores_documentation_but_not_code():
+    from theorylab.book.deps import _code_only
+
+    base = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
+    assert _code_only(base) == _code_only('def f(x):\n    """Twice x, documented anew."""\n\n    return 2*x\n')
+    assert _code_only(base) == _code_only("def f(x):\n    return 2 * x\n")
+    assert _code_only(base) != _code_only('def f(x):\n    """Double."""\n    return 3 * x\n')

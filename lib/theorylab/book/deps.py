@@ -5,7 +5,8 @@ theorylab as tl`` / ``tl.<module>``, ``from theorylab import <module>``, ``from 
 or ``from theorylab.papers import <paper>``; each module's own imports are followed transitively.
 
 - ``code_hash``: the chapter's code cells (the setup cell excluded: it only installs the package).
-- ``lib_hash``: the sources of every ``theorylab`` module the chapter uses.
+- ``lib_hash``: the code of every ``theorylab`` module the chapter uses, read as a syntax tree without docstrings,
+  comments or formatting: editing documentation does not make any run stale, editing code does.
 A run record stores both; a record whose hashes differ from the committed chapter is stale.
 """
 
@@ -119,12 +120,24 @@ def code_hash(notebook: Path) -> str:
     return _sha(nbt.source(c) for c in nbt.code_cells(nb) if nbt.SETUP_TAG not in nbt.tags(c))
 
 
+def _code_only(source: str) -> str:
+    """A module's code as a normalised syntax tree: docstrings, comments and layout do not count."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 def lib_hash(root: Path, notebook: Path) -> str:
     pkg = package_dir(root)
     chunks = []
     for m in chapter_modules(root, notebook):
         f = _module_file(pkg, m)
-        chunks += [m, f.read_text()]
+        chunks += [m, _code_only(f.read_text())]
     return _sha(chunks)
 
 

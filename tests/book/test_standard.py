@@ -38,20 +38,11 @@ PROCESS_WORDS = [
     r"\blead developer",
 ]
 ALLOWED_ALIASES = {"adversarial": "adv", "diffusion": "dfn"}
-# Chapters still written to the first chapter standard (no headline claims, controls or calibration yet): the
-# standard's checks skip them, the provenance check does not. Empty it as they are retrofitted.
-NOT_YET_V2 = {4, 9, 34}
 
 
 @pytest.fixture(params=CHAPTERS, ids=IDS)
 def chapter(request):
-    path = request.param
-    if (
-        paper_id(path) in NOT_YET_V2
-        and request.function.__name__ != "test_every_record_comes_from_the_committed_chapter"
-    ):
-        pytest.skip(f"chapter {paper_id(path)} is not yet on the chapter standard v2")
-    return path, nbt.read(path)
+    return request.param, nbt.read(request.param)
 
 
 def _record(path):

@@ -23,9 +23,22 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
-def one_run(threads: int, batch: int, seed: int, max_steps: int, replicas: int) -> dict:
+def official_theta(seed: int):
+    """The official code's own initial weights for ``seed`` (``benchmarks/official_init.json``, written by
+    ``official_side.py``) as our ``(1, 4, D, D)`` ``theta``: haiku multiplies ``x @ w``, we multiply ``W x``."""
+    import torch
+
+    data = json.loads((Path(__file__).parent / "official_init.json").read_text())["weights"]
+    if str(seed) not in data:
+        raise SystemExit(f"--init official has seeds {', '.join(sorted(data, key=int))}; got --seed {seed}")
+    w = data[str(seed)]
+    return torch.stack([torch.tensor(w[k]).T for k in ("query", "key", "value", "linear")])[None].contiguous()
+
+
+def one_run(threads: int, batch: int, seed: int, max_steps: int, replicas: int, init: str = "official") -> dict:
     import torch
 
     from theorylab.papers import vonoswald2022transformers as vo
@@ -46,7 +59,7 @@ def one_run(threads: int, batch: int, seed: int, max_steps: int, replicas: int) 
     gd_loss = float(0.5 * ((eta * gd_pred(test[0], test[1]) - test[2]) ** 2).mean())
 
     g = torch.Generator().manual_seed(seed)
-    theta = vo.init_theta(d, replicas, g)
+    theta = official_theta(seed) if init == "official" else vo.init_theta(d, replicas, g)
     stream = vo.PromptStream(batch, n, d, g)
 
     def evaluate(th):
@@ -62,7 +75,9 @@ def one_run(threads: int, batch: int, seed: int, max_steps: int, replicas: int) 
     ratio = float(hist["eval"][-1].min()) / gd_loss
 
     # per-step cost alone: 300 steps, no evaluation
-    th2 = vo.init_theta(d, replicas, torch.Generator().manual_seed(seed))
+    th2 = (
+        official_theta(seed) if init == "official" else vo.init_theta(d, replicas, torch.Generator().manual_seed(seed))
+    )
     t1 = time.perf_counter()
     vo.train(th2, 300, stream, log_every=10**9)
     ms = (time.perf_counter() - t1) / 300 * 1e3
@@ -91,10 +106,19 @@ def main():
         "training stops when the first reaches 5 %% (the chapter trains 8)",
     )
     ap.add_argument("--max-steps", type=int, default=20_000)
+    ap.add_argument(
+        "--init",
+        choices=("official", "ours"),
+        default="official",
+        help="official: start from the official code's own initial weights for --seed (the same start as its "
+        "run); ours: our own draw of the same distribution",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.init == "official" and args.replicas != 1:
+        ap.error("--init official starts one model from the official code's weights: use --replicas 1 or --init ours")
     if args.child:
-        print(json.dumps(one_run(args.threads, args.batch, args.seed, args.max_steps, args.replicas)))
+        print(json.dumps(one_run(args.threads, args.batch, args.seed, args.max_steps, args.replicas, args.init)))
         return
     cmd = [
         sys.executable,
@@ -110,6 +134,8 @@ def main():
         str(args.max_steps),
         "--replicas",
         str(args.replicas),
+        "--init",
+        args.init,
     ]
     runs = []
     for _ in range(args.runs):
@@ -124,7 +150,7 @@ def main():
         )
     med = {k: statistics.median(r[k] for r in runs) for k in ("ms_per_step", "train_s", "from_start_s")}
     print(
-        f"ours (batch {args.batch}, seed {args.seed}, {args.replicas} replica(s), {runs[0]['threads']} thread(s), "
+        f"ours (batch {args.batch}, seed {args.seed}, {args.init} init, {args.replicas} replica(s), {runs[0]['threads']} thread(s), "
         f"median of {len(runs)}): "
         f"{med['ms_per_step']:.3f} ms per step, {med['train_s']:.3f} s training to within 5 % of one-step GD "
         f"(step {runs[0]['step']}), {med['from_start_s']:.3f} s from process start; one-step-GD test loss "

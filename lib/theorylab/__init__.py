@@ -2,8 +2,8 @@
 
 A small core (``env``: parameters, device, seeding; ``claims``: the claim checker; ``plotting``; ``widgets``;
 ``progress``), shared building blocks used by two or more chapters (``training``, ``ensembles``, ``data``,
-``metrics``, the in-context family ``icl``/``prompts``/``baselines``/``transformer``, ``patches``,
-``contrastive``, ``diffusion``, ``adversarial``), code that serves one chapter in ``theorylab.papers.<bibkey>``,
+``metrics``, ``hessian``, the in-context family ``icl``/``prompts``/``baselines``/``transformer``, ``patches``,
+``diffusion``, ``adversarial``), code that serves one chapter in ``theorylab.papers.<bibkey>``,
 and ``book`` (the tooling that runs and publishes the book). Submodules load on first use: ``tl.metrics``.
 """
 
@@ -19,11 +19,11 @@ _LAZY = {
     "adversarial",
     "baselines",
     "claims",
-    "contrastive",
     "data",
     "diffusion",
     "ensembles",
     "env",
+    "hessian",
     "icl",
     "metrics",
     "papers",

@@ -46,3 +46,10 @@ def test_lib_hash_ignores_documentation_but_not_code():
     assert _code_only(base) == _code_only('def f(x):\n    """Twice x, documented anew."""\n\n    return 2*x\n')
     assert _code_only(base) == _code_only("def f(x):\n    return 2 * x\n")
     assert _code_only(base) != _code_only('def f(x):\n    """Double."""\n    return 3 * x\n')
+
+
+def test_every_module_loads_as_an_attribute():
+    """`tl.<module>` works for every module of the package, and only for those."""
+    import theorylab as tl
+
+    assert tl._LAZY == {p.stem for p in PKG.glob("*.py") if p.stem != "__init__"} | {"papers"}

@@ -3,7 +3,7 @@
 A small core (``env``: parameters, device, seeding; ``claims``: the claim checker; ``plotting``; ``widgets``;
 ``progress``), shared building blocks used by two or more chapters (``training``, ``ensembles``, ``data``,
 ``metrics``, ``hessian``, the in-context family ``icl``/``prompts``/``baselines``/``transformer``, ``patches``,
-``diffusion``, ``adversarial``), code that serves one chapter in ``theorylab.papers.<bibkey>``,
+``diffusion``, ``adversarial``, ``privacy``), code that serves one chapter in ``theorylab.papers.<bibkey>``,
 and ``book`` (the tooling that runs and publishes the book). Submodules load on first use: ``tl.metrics``.
 """
 
@@ -29,6 +29,7 @@ _LAZY = {
     "papers",
     "patches",
     "plotting",
+    "privacy",
     "progress",
     "prompts",
     "training",

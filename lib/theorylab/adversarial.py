@@ -6,12 +6,13 @@ the labels ``y``: ``logits_fn(x)`` has shape ``y.shape + (classes,)``. Several i
 be attacked at once (``x`` of shape ``(models, n, d)``, ``y`` of shape ``(models, n)``): each model's loss only
 depends on its own slice of ``x``, so one gradient of the summed loss is every model's own input gradient.
 All perturbations are projected onto the L-inf ball of radius ``eps`` around ``x`` and clamped to the data
-range ``[lo, hi]``.
+range ``[lo, hi]``. ``eps`` (and ``step``) may be a tensor that broadcasts against ``x``, e.g. one radius per
+model of shape ``(models, 1, 1)``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 from .metrics import cross_entropy
 
 Tensor = torch.Tensor
+Radius = Union[float, Tensor]
+LOSSES = ("ce", "margin")
 
 
 # -- losses and accuracy ----------------------------------------------------------------------------------
@@ -38,24 +41,32 @@ def per_class_accuracy(pred: Tensor, y: Tensor, num_classes: int) -> Tensor:
 
 
 # -- attacks ----------------------------------------------------------------------------------------------
-def _project(x_adv: Tensor, x: Tensor, eps: float, lo: float, hi: float) -> Tensor:
+def _project(x_adv: Tensor, x: Tensor, eps: Radius, lo: float, hi: float) -> Tensor:
     return torch.max(torch.min(x_adv, x + eps), x - eps).clamp(lo, hi)
 
 
-def _input_grad(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
+def margin(logits: Tensor, y: Tensor) -> Tensor:
+    """The logit margin ``max_{j != y} z_j - z_y`` per example: positive exactly when the prediction is wrong.
+    Unlike the cross-entropy it does not saturate on confidently classified inputs."""
+    other = logits.masked_fill(F.one_hot(y, logits.shape[-1]).bool(), -1e9).amax(-1)
+    return other - logits.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+
+def _input_grad(logits_fn: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, loss: str = "ce") -> Tensor:
     x = x.detach().requires_grad_(True)
-    loss = cross_entropy(logits_fn(x), y, reduction="sum")
-    (g,) = torch.autograd.grad(loss, x)
+    z = logits_fn(x)
+    total = cross_entropy(z, y, reduction="sum") if loss == "ce" else margin(z, y).sum()
+    (g,) = torch.autograd.grad(total, x)
     return g
 
 
 def uniform_noise(
-    shape: Sequence[int], eps: float, generator: Optional[torch.Generator] = None, device=None, dtype=torch.float32
+    shape: Sequence[int], eps: Radius, generator: Optional[torch.Generator] = None, device=None, dtype=torch.float32
 ) -> Tensor:
     """Uniform noise on ``[-eps, eps]``, drawn on the generator's device (CPU by default) then moved."""
     gdev = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(tuple(shape), generator=generator, device=gdev, dtype=dtype)
-    return ((2 * u - 1) * eps).to(device if device is not None else gdev)
+    return (2 * u - 1).to(device if device is not None else gdev) * eps
 
 
 def fgsm(
@@ -94,19 +105,23 @@ def pgd(
     logits_fn: Callable[[Tensor], Tensor],
     x: Tensor,
     y: Tensor,
-    eps: float,
+    eps: Radius,
     steps: int = 10,
     *,
-    step: Optional[float] = None,
+    step: Optional[Radius] = None,
+    loss: str = "ce",
     random_start: bool = False,
     generator: Optional[torch.Generator] = None,
     lo: float = 0.0,
     hi: float = 1.0,
 ) -> Tensor:
-    """Projected gradient ascent on the cross-entropy in the L-inf ball (PGD-k, Madry et al. 2018).
+    """Projected gradient ascent in the L-inf ball (PGD-k, Madry et al. 2018) on the cross-entropy
+    (``loss="ce"``) or on the logit :func:`margin` (``loss="margin"``).
 
     ``step`` defaults to ``2.5 * eps / steps``. Returns a detached tensor.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
     if step is None:
         step = 2.5 * eps / steps
     x = x.detach()
@@ -114,6 +129,6 @@ def pgd(
     if random_start:
         xa = _project(x + uniform_noise(x.shape, eps, generator, x.device, x.dtype), x, eps, lo, hi)
     for _ in range(steps):
-        g = _input_grad(logits_fn, xa, y)
+        g = _input_grad(logits_fn, xa, y, loss)
         xa = _project(xa + step * g.sign(), x, eps, lo, hi).detach()
     return xa

@@ -40,3 +40,29 @@ def load_digits(
     perm = torch.randperm(n, generator=generator)
     tr, te = perm[:n_train], perm[n_train : n_train + n_test]
     return x[tr].to(device), y[tr].to(device), x[te].to(device), y[te].to(device)
+
+
+class EpochBatches:
+    """Minibatch indices for ``models`` independent runs over ``n`` examples: at the start of every epoch each
+    model draws its own random order (``torch.randperm`` on the CPU ``generator``) and walks through it in
+    batches of ``batch`` (a last partial batch is dropped). ``batches(step)`` gives the indices ``(models,
+    batch)`` on ``device`` for training step ``step`` (the same indices if asked again). Ask for the steps in order from 0:
+    an epoch's order is drawn when its first step is asked for, so the generator is used exactly as by a loop
+    over epochs that shuffles first. ``per_epoch``: steps per epoch."""
+
+    def __init__(self, n: int, batch: int, models: int, generator: torch.Generator, device=None):
+        if not 0 < batch <= n or models < 1:
+            raise ValueError(f"need 0 < batch <= n and models >= 1; got n={n}, batch={batch}, models={models}")
+        self.n, self.batch, self.models, self.generator, self.device = n, batch, models, generator, device
+        self.per_epoch = n // batch
+        self._order: Optional[Tensor] = None
+        self._epoch = -1
+
+    def __call__(self, step: int) -> Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            if epoch != self._epoch + 1:
+                raise ValueError(f"steps must come in order from 0: step {step} after epoch {self._epoch}")
+            perms = [torch.randperm(self.n, generator=self.generator) for _ in range(self.models)]
+            self._order, self._epoch = torch.stack(perms).to(self.device), epoch
+        return self._order[:, k * self.batch : (k + 1) * self.batch]

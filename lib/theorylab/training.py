@@ -1,12 +1,13 @@
 """The book's training loop: a fresh batch each step (``loss_fn(step)`` samples it), Adam or SGD, a learning-rate
-schedule (constant, cosine, warm-up + cosine), optional gradient clipping, and a logged history.
+schedule (constant, cosine, warm-up + cosine, or any function of the step), optional gradient clipping, a logged
+history and copies of the weights at chosen steps.
 
 Chapters that train a small model call :func:`train`; the loss (what is learned) stays in the chapter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class History:
     steps: List[int] = field(default_factory=list)
     loss: List[float] = field(default_factory=list)
     extra: Dict[str, List[float]] = field(default_factory=dict)
+    checkpoints: Dict[int, list] = field(default_factory=dict)  # step -> detached copies of the parameters
 
     def log(self, step: int, loss: float, **extra: float) -> None:
         self.steps.append(step)
@@ -70,30 +72,45 @@ def train(
     *,
     optimizer: str = "adam",
     lr: float = 1e-3,
-    schedule: str = "constant",
+    schedule: Union[str, Callable[[int, int], float]] = "constant",
     warmup: float = 0.1,
     clip_norm: Optional[float] = None,
-    log_every: int = 10,
+    log_every: Optional[int] = 10,
     evaluate: Optional[Callable[[int], Dict[str, float]]] = None,
+    checkpoints: Iterable[int] = (),
     desc: str = "training",
     **opt_kw,
 ) -> History:
     """Minimise ``loss_fn(step)`` (which samples its own batch) for ``steps`` steps.
 
-    ``schedule``/``warmup``: see :func:`lr_factor`. ``evaluate(step)`` (optional) returns extra numbers to log
-    every ``log_every`` steps.
+    ``schedule``: a name with ``warmup`` (see :func:`lr_factor`) or a function ``(step, steps) -> factor`` of the
+    base learning rate. ``evaluate(step)`` (optional) returns extra numbers to log every ``log_every`` steps;
+    ``log_every=None`` logs nothing, and ``loss_fn`` is then called exactly ``steps`` times (no extra call for
+    the final loss, so a random ``loss_fn`` leaves its generator as a plain loop would). ``checkpoints``: steps
+    at which to keep a detached copy of the parameters (after that many updates), in ``History.checkpoints``.
     Returns the :class:`History` of logged losses (the training batch's loss at that step).
     """
     import torch
 
     params = list(params)
     opt = make_optimizer(params, optimizer, lr, **opt_kw)
-    lr_factor(0, steps, schedule, warmup)  # validates the schedule before any work
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, schedule, warmup))
+    if callable(schedule):
+        factor = lambda s: schedule(s, steps)  # noqa: E731
+    else:
+        lr_factor(0, steps, schedule, warmup)  # validates the schedule before any work
+        factor = lambda s: lr_factor(s, steps, schedule, warmup)  # noqa: E731
+    if log_every is not None and log_every < 1:
+        raise ValueError(f"log_every must be a positive number of steps or None; got {log_every!r}")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    keep = set(checkpoints)
     hist = History()
     for step in progress(range(steps + 1), desc=desc):
+        if step in keep:
+            hist.checkpoints[step] = [p.detach().clone() for p in params]
+        if step == steps and log_every is None:
+            break
         loss = loss_fn(step)
-        if step % log_every == 0 or step == steps:
+        if log_every is not None and (step % log_every == 0 or step == steps):
             extra = {}
             if evaluate is not None:
                 with torch.no_grad():

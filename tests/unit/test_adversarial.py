@@ -143,3 +143,38 @@ def test_batched_mlps_are_independent_and_match_single_models():
     f1 = torch.relu(x1 @ params[0][m] + params[1][m]) @ params[2][m] + params[3][m]
     (g1,) = torch.autograd.grad(metrics.cross_entropy(f1, y[m]), x1)
     assert torch.allclose(gsum[m], g1, atol=1e-6)
+
+
+def test_margin_is_positive_exactly_on_mistakes():
+    z = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    y = torch.tensor([0, 0])
+    assert torch.allclose(adv.margin(z, y), torch.tensor([-1.0, 3.0]))
+
+
+def test_margin_pgd_is_at_least_as_strong_and_stays_in_ball(digits, softmax_regression):
+    _, _, xte, yte = digits
+    f = _linear(*softmax_regression)
+    x, y = xte[:200], yte[:200]
+    xm = adv.pgd(f, x, y, 0.1, 10, loss="margin")
+    assert float((xm - x).abs().amax()) <= 0.1 + 1e-6
+    assert float((f(xm).argmax(-1) == y).float().mean()) < float((f(x).argmax(-1) == y).float().mean())
+    with pytest.raises(ValueError, match="ce, margin"):
+        adv.pgd(f, x, y, 0.1, 10, loss="hinge")
+
+
+def test_per_model_radius_equals_separate_attacks(digits, softmax_regression):
+    """One attack with a radius per model (shape (models, 1, 1)) equals one attack per radius."""
+    _, _, xte, yte = digits
+    f = _linear(*softmax_regression)
+    radii = [0.05, 0.2]
+    x, y = xte[:50].expand(2, -1, -1), yte[:50].expand(2, -1)
+    eps = torch.tensor(radii).view(-1, 1, 1)
+    both = adv.pgd(f, x, y, eps, 5, step=eps / 4, random_start=True, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    noise = adv.uniform_noise(x.shape, 1.0, g)
+    for i, r in enumerate(radii):
+        xa = (x[i] + noise[i] * r).clamp(0, 1)
+        for _ in range(5):
+            xa = adv._project(xa + r / 4 * adv._input_grad(f, xa, y[i]).sign(), x[i], r, 0.0, 1.0)
+        assert torch.allclose(both[i], xa, atol=1e-6)
+        assert float((both[i] - x[i]).abs().amax()) <= r + 1e-6

@@ -48,6 +48,14 @@ def test_ensemble_members_are_independent_mlps():
     assert torch.allclose(out[1], one, atol=1e-6)
 
 
+def test_gaussian_init_has_the_asked_scale_and_zero_biases():
+    params = ensembles.init_mlps(4, [100, 200, 50], torch.Generator().manual_seed(0), init_std=0.03)
+    assert all(q.requires_grad for q in params)
+    for W, b in zip(params[::2], params[1::2]):
+        W, b = W.detach(), b.detach()
+        assert abs(float(W.std()) - 0.03) < 1e-3 and abs(float(W.mean())) < 1e-3 and float(b.abs().max()) == 0.0
+
+
 def test_digits_split_is_seeded_and_disjoint():
     a = data.load_digits(torch.Generator().manual_seed(1), 100, 50)
     b = data.load_digits(torch.Generator().manual_seed(1), 100, 50)
@@ -77,3 +85,20 @@ def test_uniform_inputs_and_multi_query_tokens():
     assert tok.shape == (4, 6, 4) and torch.equal(tok[:, :4, -1], b.y[:, :4]) and not tok[:, 4:, -1].any()
     with pytest.raises(ValueError, match="inputs must be one of"):
         prompts.sample_linear(1, 1, 1, torch.Generator(), inputs="laplace")
+
+
+def test_epoch_batches_walk_each_models_own_order_once_per_epoch():
+    g = torch.Generator().manual_seed(3)
+    batches = data.EpochBatches(10, 3, 2, g)
+    assert batches.per_epoch == 3
+    epoch = torch.cat([batches(t) for t in range(3)], 1)  # (models, 9): no repeats within an epoch
+    assert all(len(set(row.tolist())) == 9 for row in epoch) and not torch.equal(epoch[0], epoch[1])
+    assert not torch.equal(torch.cat([batches(t) for t in range(3, 6)], 1), epoch)  # a new order next epoch
+    g2 = torch.Generator().manual_seed(3)  # the same draws as a loop that shuffles at each epoch's start
+    order = torch.stack([torch.randperm(10, generator=g2) for _ in range(2)])
+    assert torch.equal(epoch, order[:, :9])
+    assert torch.equal(batches(5), batches(5))  # asking again draws nothing
+    with pytest.raises(ValueError, match="in order"):
+        batches(12)
+    with pytest.raises(ValueError, match="batch"):
+        data.EpochBatches(10, 11, 2, g)

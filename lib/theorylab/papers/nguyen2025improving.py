@@ -33,7 +33,7 @@ def hv2d(Y: Tensor, ref) -> Tensor:
     """Exact hypervolume (minimisation) of point sets Y (..., N, 2) up to ref (broadcastable to (..., 2)):
     clip to ref, sort by f1, running minimum of f2, sum the rectangles. Dominated points add nothing."""
     ref = torch.as_tensor(ref, dtype=Y.dtype, device=Y.device)
-    ref = ref.expand(*Y.shape[:-2], 2) if ref.dim() == 1 else ref.expand(*Y.shape[:-2], 2)
+    ref = ref.expand(*Y.shape[:-2], 2)
     Y = torch.minimum(Y, ref.unsqueeze(-2))
     f1, order = Y[..., 0].sort(-1)
     f2 = Y[..., 1].gather(-1, order).cummin(-1).values

@@ -4,7 +4,8 @@ A chapter declares its **headline claims** (1-3: the paper's central statement a
 **supporting claims** (mechanism signatures). Each headline carries the paper's own number where the paper
 gives one, and a **negative control**: the same statistic measured on a model that implements the strongest
 rival explanation. The control must *fail* the headline's rule; if it passes, the statistic cannot tell the
-claim from its rival and :meth:`Claims.report` raises :class:`ClaimDesignError`. Identities and sanity
+claim from its rival and :meth:`Claims.report` raises :class:`ClaimDesignError` (for a headline declared not
+reproduced, whose claim is not made, the control is reported but cannot raise). Identities and sanity
 checks are ``assert``s or unit tests, never claims.
 
 The chapter's **verdict** follows from its headlines at the scale it ran: ``reproduced`` (every headline
@@ -223,7 +224,9 @@ class Claims:
         return [c for c in self.items if c.status == FAIL]
 
     def bad_controls(self) -> List[Claim]:
-        return [c for c in self.items if c.role == HEADLINE and c.control_passed]
+        """Checked headlines whose control also satisfies their rule (declared NOT REPRODUCED ones are exempt:
+        their claim is not made, so a rival that shows the effect on some seed contradicts nothing)."""
+        return [c for c in self.items if c.role == HEADLINE and c.status != NOT_REPRODUCED and c.control_passed]
 
     def summary_text(self) -> str:
         heads = [c for c in self.items if c.role == HEADLINE and c.status != SKIPPED]

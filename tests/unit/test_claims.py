@@ -70,6 +70,14 @@ def test_headline_needs_a_control_and_a_failing_one():
         c.report()
 
 
+def test_a_headline_declared_not_reproduced_reports_its_control_without_raising():
+    c = Claims()
+    c.not_reproduced("h", 0.0, ">=", 0.03, why="too small here", headline=True, control=("rival", 0.04))
+    c.supporting("s", 1.0, ">=", 0.5)
+    c.report()  # the rival passing contradicts no claim that is made
+    assert c.records()[0]["control_passed"] and c.verdict() == "not reproduced"
+
+
 def test_verdicts_come_from_headlines_only():
     c = Claims()
     c.headline("a", 0.01, "<=", 0.05, control=("rival", 0.5))
